@@ -1,0 +1,1 @@
+"""AI Trading Race core package: domain, services, adapters and HTTP API shared by every function."""

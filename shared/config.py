@@ -1,0 +1,174 @@
+"""One `Settings` object, read from the environment (Azure app settings) or `local.settings.json`.
+
+Environment variable names are the Azure app setting names, in `Section__Key` form (DESIGN.md section 7), e.g.
+`ConnectionStrings__TradingDb`, `Race__StartingCash`, `Schedules__RunAgents`. Names are case-insensitive.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from shared.domain.model import INTERVAL_SECONDS
+from shared.domain.rules import RaceRules
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'data' / 'trading_race.db'}"
+PLACEHOLDER_MARKERS = ("<", "changeme", "your-", "placeholder")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+
+class ConnectionStrings(_Section):
+    trading_db: str = Field(DEFAULT_DATABASE_URL, alias="TradingDb")
+
+
+class RaceSettings(_Section):
+    starting_cash: Decimal = Field(Decimal(100_000), alias="StartingCash", gt=0)
+    fee_bps: Decimal = Field(Decimal(10), alias="FeeBps", ge=0, lt=10_000)
+    slippage_bps: Decimal = Field(Decimal(5), alias="SlippageBps", ge=0, lt=10_000)
+    min_notional_usd: Decimal = Field(Decimal(10), alias="MinNotionalUsd", ge=0)
+    max_position_fraction: Decimal = Field(Decimal(1), alias="MaxPositionFraction", gt=0, le=1)
+    max_orders_per_decision: int = Field(10, alias="MaxOrdersPerDecision", ge=1, le=100)
+    cycle_minutes: int = Field(60, alias="CycleMinutes", ge=1, le=1440)
+    snapshot_candles: int = Field(48, alias="SnapshotCandles", ge=2, le=1000)
+    agent_timeout_seconds: float = Field(30.0, alias="AgentTimeoutSeconds", gt=0, le=600)
+    max_concurrent_agents: int = Field(16, alias="MaxConcurrentAgents", ge=1, le=256)
+    random_seed: int = Field(42, alias="RandomSeed")
+
+    def rules(self) -> RaceRules:
+        return RaceRules(
+            starting_cash=self.starting_cash,
+            fee_bps=self.fee_bps,
+            slippage_bps=self.slippage_bps,
+            min_notional_usd=self.min_notional_usd,
+            max_position_fraction=self.max_position_fraction,
+            max_orders_per_decision=self.max_orders_per_decision,
+        )
+
+
+class MarketDataSettings(_Section):
+    provider: Literal["replay", "coingecko"] = Field("replay", alias="Provider")
+    interval: str = Field("1h", alias="Interval")
+    # Replay: where the simulated clock starts on a fresh database (after a warm-up of candles).
+    replay_start: datetime = Field(datetime(2024, 1, 2, tzinfo=UTC), alias="ReplayStart")
+    backfill_hours: int = Field(72, alias="BackfillHours", ge=1, le=24 * 90)
+
+    @field_validator("interval")
+    @classmethod
+    def _known_interval(cls, value: str) -> str:
+        if value not in INTERVAL_SECONDS:
+            raise ValueError(f"unknown interval {value!r}; use one of {sorted(INTERVAL_SECONDS)}")
+        return value
+
+    @field_validator("replay_start")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class ScheduleSettings(_Section):
+    """NCRONTAB expressions (six fields, seconds first) read by the timer triggers as `%Schedules__X%`."""
+
+    market_data: str = Field("0 */15 * * * *", alias="MarketData")
+    run_agents: str = Field("0 0 * * * *", alias="RunAgents")
+    equity_snapshot: str = Field("0 */15 * * * *", alias="EquitySnapshot")
+
+
+class ApiSettings(_Section):
+    cors_origins: str = Field("http://localhost:5173", alias="CorsOrigins")  # comma-separated
+    admin_key: SecretStr | None = Field(None, alias="AdminKey")
+    max_page_size: int = Field(100, alias="MaxPageSize", ge=1, le=1000)
+    max_equity_points: int = Field(500, alias="MaxEquityPoints", ge=10, le=5000)
+    max_candles: int = Field(1000, alias="MaxCandles", ge=10, le=10_000)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @field_validator("admin_key")
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        if value is not None and any(m in value.get_secret_value().lower() for m in PLACEHOLDER_MARKERS):
+            raise ValueError("Api__AdminKey is still a placeholder: set a real key or remove the setting")
+        return value
+
+
+class LocalRunSettings(_Section):
+    """The local race's in-process scheduler (not used in Azure)."""
+
+    seconds_per_simulated_hour: float = Field(2.0, alias="SecondsPerSimulatedHour", ge=0, le=3600)
+    host: str = Field("127.0.0.1", alias="Host")
+    port: int = Field(7071, alias="Port", ge=1, le=65535)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__",
+        case_sensitive=False,
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    connection_strings: ConnectionStrings = Field(default_factory=ConnectionStrings, alias="ConnectionStrings")
+    race: RaceSettings = Field(default_factory=RaceSettings, alias="Race")
+    market_data: MarketDataSettings = Field(default_factory=MarketDataSettings, alias="MarketData")
+    schedules: ScheduleSettings = Field(default_factory=ScheduleSettings, alias="Schedules")
+    api: ApiSettings = Field(default_factory=ApiSettings, alias="Api")
+    local: LocalRunSettings = Field(default_factory=LocalRunSettings, alias="Local")
+    log_level: str = Field("INFO", validation_alias=AliasChoices("LOG_LEVEL", "Logging__Level"))
+
+    @property
+    def database_url(self) -> str:
+        return self.connection_strings.trading_db
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first (Azure app settings, Core Tools), then local.settings.json for plain local runs.
+        return init_settings, env_settings, LocalSettingsJsonSource(settings_cls)
+
+
+class LocalSettingsJsonSource(PydanticBaseSettingsSource):
+    """Reads the `Values` of `local.settings.json` (the Core Tools file) the way the host would."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None = None) -> None:
+        super().__init__(settings_cls)
+        self.path = path or PROJECT_ROOT / "local.settings.json"
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole mapping at once
+
+    def __call__(self) -> dict[str, Any]:
+        if not self.path.is_file():
+            return {}
+        try:
+            values = json.loads(self.path.read_text(encoding="utf-8")).get("Values", {})
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{self.path} is not valid JSON: {exc}") from exc
+        nested: dict[str, Any] = {}
+        for key, value in values.items():
+            section, _, name = key.partition("__")
+            if name:
+                nested.setdefault(section, {})[name] = value
+            else:
+                nested[key] = value
+        return nested

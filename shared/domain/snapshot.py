@@ -1,0 +1,104 @@
+"""The frozen market view every agent sees in a cycle, and the validation of incoming candles."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from shared.domain.model import Candle
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSnapshot:
+    """Candles per symbol, ascending, each closed at or before `cycle_time` (anti-look-ahead).
+
+    `sha256` fingerprints the exact data, so a decision can be tied to what its model saw.
+    """
+
+    cycle_time: datetime
+    candles: Mapping[str, tuple[Candle, ...]]
+    sha256: str
+
+    @classmethod
+    def build(cls, cycle_time: datetime, candles: Mapping[str, Sequence[Candle]]) -> MarketSnapshot:
+        frozen: dict[str, tuple[Candle, ...]] = {}
+        for symbol in sorted(candles):
+            rows = tuple(sorted(candles[symbol], key=lambda c: c.open_time))
+            for candle in rows:
+                if candle.close_time > cycle_time:
+                    raise ValueError(f"look-ahead: {symbol} candle closing {candle.close_time} > {cycle_time}")
+            if rows:
+                frozen[symbol] = rows
+        return cls(cycle_time, frozen, _fingerprint(cycle_time, frozen))
+
+    @property
+    def last_prices(self) -> dict[str, Decimal]:
+        return {symbol: rows[-1].close for symbol, rows in self.candles.items()}
+
+    @property
+    def data_as_of(self) -> datetime | None:
+        """Close time of the freshest candle; with `cycle_time`, tells how stale the data is."""
+        closes = [rows[-1].close_time for rows in self.candles.values()]
+        return max(closes) if closes else None
+
+    def staleness(self) -> timedelta | None:
+        as_of = self.data_as_of
+        return None if as_of is None else self.cycle_time - as_of
+
+
+def _fingerprint(cycle_time: datetime, candles: Mapping[str, tuple[Candle, ...]]) -> str:
+    digest = hashlib.sha256(cycle_time.isoformat().encode())
+    for symbol, rows in candles.items():
+        for c in rows:
+            digest.update(
+                f"|{symbol},{c.interval},{c.open_time.isoformat()},{c.open},{c.high},{c.low},{c.close},{c.volume}".encode()
+            )
+    return digest.hexdigest()
+
+
+def candle_problem(candle: Candle, now: datetime) -> str | None:
+    """Why a candle must not be stored, or None when it is sound."""
+    prices = (candle.open, candle.high, candle.low, candle.close)
+    if any(not p.is_finite() for p in (*prices, candle.volume)):
+        return "non-finite value"
+    if any(p <= 0 for p in prices):
+        return "zero or negative price"
+    if candle.volume < 0:
+        return "negative volume"
+    if candle.high < max(candle.open, candle.close):
+        return "high below max(open, close)"
+    if candle.low > min(candle.open, candle.close):
+        return "low above min(open, close)"
+    if candle.open_time.tzinfo is None:
+        return "naive timestamp"
+    if candle.close_time > now:
+        return "candle not closed yet (future close time)"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class CandleScreening:
+    accepted: tuple[Candle, ...]
+    dropped: tuple[tuple[Candle, str], ...]
+
+
+def screen_candles(candles: Sequence[Candle], now: datetime) -> CandleScreening:
+    """Keep sound candles in ascending order; drop (with the reason) bad, duplicate or out-of-order rows."""
+    accepted: list[Candle] = []
+    dropped: list[tuple[Candle, str]] = []
+    last_key: dict[tuple[str, str], datetime] = {}
+    for candle in candles:
+        problem = candle_problem(candle, now)
+        key = (candle.symbol, candle.interval)
+        previous = last_key.get(key)
+        if problem is None and previous is not None and candle.open_time <= previous:
+            problem = "duplicate timestamp" if candle.open_time == previous else "out of order"
+        if problem:
+            dropped.append((candle, problem))
+            continue
+        last_key[key] = candle.open_time
+        accepted.append(candle)
+    return CandleScreening(tuple(accepted), tuple(dropped))
