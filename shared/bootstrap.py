@@ -1,0 +1,122 @@
+"""The one place that builds the object graph from `Settings` (DESIGN.md section 9).
+
+Nothing here runs at import time: `get_container()` builds the graph on first use (the first trigger of a
+warm Functions worker), so `import function_app` stays cheap. Heavy modules are imported inside functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from shared.config import Settings
+
+if TYPE_CHECKING:
+    from shared.services.cycle import CycleReport
+    from shared.services.equity import EquityReport
+    from shared.services.ingest import IngestReport
+    from shared.services.ports import (
+        AgentClientFactory,
+        MarketDataProvider,
+        RaceQueries,
+        UnitOfWorkFactory,
+    )
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class Container:
+    """The wired application: ports plus the three timer jobs, each a call into one service."""
+
+    settings: Settings
+    uow_factory: UnitOfWorkFactory
+    queries: RaceQueries
+    market_data: MarketDataProvider
+    agent_clients: AgentClientFactory
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def cycle_time(self, now: datetime) -> datetime:
+        """The cycle a timer firing at `now` belongs to: `now` floored to the cycle length (UTC)."""
+        from shared.domain.cycles import floor_time
+
+        return floor_time(now, timedelta(minutes=self.settings.race.cycle_minutes))
+
+    def run_market_data_job(self, now: datetime) -> IngestReport:
+        from shared.services.ingest import ingest_market_data
+
+        return ingest_market_data(
+            uow_factory=self.uow_factory,
+            provider=self.market_data,
+            now=now,
+            interval=self.settings.market_data.interval,
+            backfill=timedelta(hours=self.settings.market_data.backfill_hours),
+        )
+
+    def run_agents_job(self, cycle_time: datetime) -> CycleReport:
+        return asyncio.run(self.run_agents_job_async(cycle_time))
+
+    async def run_agents_job_async(self, cycle_time: datetime) -> CycleReport:
+        from shared.services.cycle import run_cycle
+
+        race = self.settings.race
+        return await run_cycle(
+            uow_factory=self.uow_factory,
+            clients=self.agent_clients,
+            cycle_time=cycle_time,
+            rules=race.rules(),
+            interval=self.settings.market_data.interval,
+            snapshot_candles=race.snapshot_candles,
+            agent_timeout_s=race.agent_timeout_seconds,
+            max_concurrency=race.max_concurrent_agents,
+        )
+
+    def run_equity_job(self, at: datetime) -> EquityReport:
+        from shared.services.equity import snapshot_equity
+
+        return snapshot_equity(uow_factory=self.uow_factory, at=at, interval=self.settings.market_data.interval)
+
+
+def bootstrap(settings: Settings | None = None) -> Container:
+    """Wire real adapters from settings. Engines and clients are created here, never at import."""
+    from shared.adapters.agents.factory import AgentClientRegistry
+    from shared.adapters.db.engine import make_engine
+    from shared.adapters.db.queries import SqlAlchemyRaceQueries
+    from shared.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
+    from shared.adapters.market_data.factory import make_market_data_provider
+
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url)
+    return Container(
+        settings=settings,
+        uow_factory=SqlAlchemyUnitOfWorkFactory(engine),
+        queries=SqlAlchemyRaceQueries(engine),
+        market_data=make_market_data_provider(settings),
+        agent_clients=AgentClientRegistry.from_settings(settings),
+    )
+
+
+_container: Container | None = None
+_container_lock = threading.Lock()
+
+
+def get_container() -> Container:
+    """The process-wide container, built once on first use (Functions workers reuse it while warm)."""
+    global _container
+    if _container is None:
+        with _container_lock:
+            if _container is None:
+                _container = bootstrap()
+    return _container
+
+
+def set_container(container: Container | None) -> None:
+    """Replace the process-wide container (tests and the local runner)."""
+    global _container
+    _container = container
