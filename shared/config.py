@@ -21,6 +21,7 @@ from shared.domain.rules import RaceRules
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'data' / 'trading_race.db'}"
+LOCAL_SETTINGS_FILE = PROJECT_ROOT / "local.settings.json"
 PLACEHOLDER_MARKERS = ("<", "changeme", "your-", "placeholder")
 
 
@@ -152,7 +153,7 @@ class LocalSettingsJsonSource(PydanticBaseSettingsSource):
 
     def __init__(self, settings_cls: type[BaseSettings], path: Path | None = None) -> None:
         super().__init__(settings_cls)
-        self.path = path or PROJECT_ROOT / "local.settings.json"
+        self.path = path or LOCAL_SETTINGS_FILE
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False  # unused: __call__ builds the whole mapping at once

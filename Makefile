@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make run` (watch the race) and `make test` (everything CI runs).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test venv lint typecheck pytest migrate seed sql-script bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (azure-functions 1.x)")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Run the race locally: migrate, seed, replay 2024 on a simulated clock, serve http://localhost:7071/api
+run: $(STAMP)
+	$(PY) -m shared.local_race $(ARGS)
+
+## Everything CI runs: lint, type check, then the whole test suite with PostgreSQL started on loopback
+test: $(STAMP)
+	$(MAKE) --no-print-directory lint typecheck
+	scripts/with-services.sh $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+migrate: $(STAMP)
+	$(PY) -m shared.adapters.db.migrate upgrade
+
+## The offline T-SQL migration script for Azure SQL (reviewed before it runs in production)
+sql-script: $(STAMP)
+	$(PY) -m shared.adapters.db.migrate sql --dialect mssql -o build/azure-sql-migration.sql
+
+bench: $(STAMP)
+	scripts/with-services.sh bash -c 'for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done'
+
+clean:
+	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache

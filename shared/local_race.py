@@ -1,0 +1,152 @@
+"""The local race: `python -m shared.local_race` (what `make run` starts).
+
+Serves the same FastAPI app as Azure on http://HOST:7071/api and fires the same three timer jobs from an
+in-process scheduler on a simulated clock: each tick is one simulated cycle (market data -> agents -> equity),
+then a pause of `Local__SecondsPerSimulatedHour` (scaled to the cycle length). The simulated clock lives in the
+database (the latest recorded cycle), so stopping with Ctrl-C and running again resumes the same race.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from shared.bootstrap import Container, bootstrap, set_container
+from shared.config import Settings
+
+log = logging.getLogger("trading_race.local")
+
+
+@dataclass
+class LocalRaceOptions:
+    seconds_per_cycle: float
+    max_cycles: int | None  # None: until the replay data runs out or Ctrl-C
+    serve_http: bool
+
+
+def prepare(settings: Settings) -> Container:
+    """Migrate the database, wire the app and seed assets and agents (all idempotent)."""
+    from shared.adapters.db.migrate import upgrade
+    from shared.services.seed import seed
+
+    upgrade(settings.database_url)
+    container = bootstrap(settings)
+    seed(uow_factory=container.uow_factory, rules=settings.race.rules())
+    set_container(container)
+    return container
+
+
+def resume_time(container: Container) -> datetime:
+    """Where the simulated clock stands: the cycle after the latest recorded one, or the replay start."""
+    step = timedelta(minutes=container.settings.race.cycle_minutes)
+    with container.uow_factory() as uow:
+        latest = uow.cycles.latest_time()
+    if latest is None:
+        return container.cycle_time(container.settings.market_data.replay_start)
+    return latest + step
+
+
+async def run_simulated_cycles(container: Container, options: LocalRaceOptions, stop: asyncio.Event) -> int:
+    """Fire the timer jobs cycle after cycle on the simulated clock; returns the number of cycles run."""
+    step = timedelta(minutes=container.settings.race.cycle_minutes)
+    sim_time = resume_time(container)
+    cycles = 0
+    log.info("race clock at %s (simulated); one cycle every %.2fs", sim_time.isoformat(), options.seconds_per_cycle)
+    while not stop.is_set() and (options.max_cycles is None or cycles < options.max_cycles):
+        ingest = await asyncio.to_thread(container.run_market_data_job, sim_time)
+        cycle = await container.run_agents_job_async(sim_time)
+        await asyncio.to_thread(container.run_equity_job, sim_time)
+        if ingest.stored == 0 and _replay_exhausted(container, sim_time):
+            log.info("replay data ends before %s: the race is over, the API keeps serving", sim_time.isoformat())
+            break
+        print(progress_line(container, sim_time, cycle), flush=True)
+        cycles += 1
+        sim_time += step
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=options.seconds_per_cycle)
+        except TimeoutError:
+            pass
+    return cycles
+
+
+def _replay_exhausted(container: Container, sim_time: datetime) -> bool:
+    with container.uow_factory() as uow:
+        assets = uow.assets.list()
+        latest = [uow.candles.latest_open_time(a.symbol, container.settings.market_data.interval) for a in assets]
+    newest = max((t for t in latest if t is not None), default=None)
+    return newest is None or sim_time - newest > timedelta(days=1)
+
+
+def progress_line(container: Container, sim_time: datetime, cycle: object) -> str:
+    """One line per cycle: time, decisions, trades and the current leader."""
+    from shared.services.leaderboard import leaderboard
+
+    rows = leaderboard(container.queries, starting_cash=container.settings.race.starting_cash)
+    leader = "-"
+    if rows:
+        top = rows[0].summary
+        equity = top.equity if top.equity is not None else top.cash
+        pct = top.return_pct if top.return_pct is not None else Decimal(0)
+        leader = f"{top.agent.name} ${equity:,.2f} ({pct:+.2f}%)"
+    report = getattr(cycle, "as_dict", dict)()
+    holds = sum(report.get("holds", {}).values()) if isinstance(report.get("holds"), dict) else 0
+    return (
+        f"{sim_time:%Y-%m-%d %H:%M} UTC | decisions {report.get('decided', 0)} (holds {holds}, "
+        f"skipped {report.get('skipped', 0)}) | trades {report.get('trades', 0)} | leader: {leader}"
+    )
+
+
+async def serve(container: Container, options: LocalRaceOptions) -> None:
+    import uvicorn
+
+    from shared.api.app import create_app
+
+    stop = asyncio.Event()
+    settings = container.settings
+    race = asyncio.create_task(run_simulated_cycles(container, options, stop))
+    if not options.serve_http:
+        await race
+        return
+    config = uvicorn.Config(
+        create_app(lambda: container), host=settings.local.host, port=settings.local.port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    print(f"API on http://{settings.local.host}:{settings.local.port}/api (docs: /api/docs); Ctrl-C stops", flush=True)
+    try:
+        await server.serve()
+    finally:
+        stop.set()  # let the cycle in flight finish its transaction, then stop
+        await race
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the AI Trading Race locally on replayed 2024 candles.")
+    parser.add_argument("--cycles", type=int, default=None, help="stop after this many cycles")
+    parser.add_argument("--seconds-per-cycle", type=float, default=None, help="pause between simulated cycles")
+    parser.add_argument("--no-http", action="store_true", help="run the cycles without serving the API")
+    args = parser.parse_args(argv)
+
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    scale = settings.race.cycle_minutes / 60
+    options = LocalRaceOptions(
+        seconds_per_cycle=args.seconds_per_cycle
+        if args.seconds_per_cycle is not None
+        else settings.local.seconds_per_simulated_hour * scale,
+        max_cycles=args.cycles,
+        serve_http=not args.no_http,
+    )
+    container = prepare(settings)
+    try:
+        asyncio.run(serve(container, options))
+    except KeyboardInterrupt:
+        pass
+    print("Race stopped. Run `make run` again to resume from the database.", flush=True)
+
+
+if __name__ == "__main__":
+    main()
