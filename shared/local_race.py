@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cycles", type=int, default=None, help="stop after this many cycles")
     parser.add_argument("--seconds-per-cycle", type=float, default=None, help="pause between simulated cycles")
     parser.add_argument("--no-http", action="store_true", help="run the cycles without serving the API")
+    parser.add_argument("--setup-only", action="store_true", help="migrate and seed the database, then exit")
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -141,6 +142,9 @@ def main(argv: list[str] | None = None) -> None:
         serve_http=not args.no_http,
     )
     container = prepare(settings)
+    if args.setup_only:
+        print(f"Database ready: {settings.database_url.split('@')[-1]}", flush=True)
+        return
     try:
         asyncio.run(serve(container, options))
     except KeyboardInterrupt:
