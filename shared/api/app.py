@@ -1,0 +1,112 @@
+"""`create_app`: the FastAPI app behind both the Functions HTTP trigger and the local uvicorn server.
+
+Every route lives under `/api` because `AsgiFunctionApp` forwards the full path, including the host's
+default `api` route prefix, and the local server serves the very same paths on port 7071.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shared.api.deps import ContainerProvider
+from shared.api.errors import install_error_handlers
+from shared.api.routes import admin, agents, health, leaderboard, market
+from shared.api.schemas import ErrorPublic
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api"
+
+DESCRIPTION = """
+Read-only views of the AI trading race (leaderboard, equity curves, trades, decisions with reasoning,
+market data) plus key-protected admin triggers of the timer jobs.
+
+* Money, prices, quantities and percentages are exact decimals sent as **strings** (`"100000.00000000"`).
+* Times are ISO 8601 in UTC; query times need an explicit offset (`2024-01-02T00:00:00Z`).
+* Errors are JSON: `{"error": {"code": "not_found", "message": "agent 7 not found"}}`.
+"""
+
+
+def create_app(container_provider: ContainerProvider) -> FastAPI:
+    """Build the app. Cheap: the container (settings, database, clients) is resolved on the first request."""
+    app = FastAPI(
+        title="AI Trading Race API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.container_provider = container_provider
+    app.include_router(health.router, prefix=API_PREFIX, responses=_error_responses(500))
+    for router in (leaderboard.router, agents.router, market.router, admin.router):
+        app.include_router(router, prefix=API_PREFIX, responses=_error_responses(422, 500, 503))
+    install_error_handlers(app)
+    # Added last so it is outermost: error responses (401, 404, 500) carry CORS headers too.
+    app.add_middleware(SettingsCorsMiddleware, origins_provider=lambda: _cors_origins(container_provider))
+    return app
+
+
+_ERROR_DESCRIPTIONS = {
+    401: "Missing or wrong admin key.",
+    403: "Admin endpoints are disabled.",
+    404: "Not found.",
+    422: "Invalid input: `message` says what to fix, `details` lists each problem.",
+    500: "Unexpected error (details are logged, never returned).",
+    503: "The database or configuration is unavailable.",
+}
+
+
+def _error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for our error body (they replace FastAPI's default 422 schema, which we don't send)."""
+    return {status: {"model": ErrorPublic, "description": _ERROR_DESCRIPTIONS[status]} for status in statuses}
+
+
+def _cors_origins(container_provider: ContainerProvider) -> list[str]:
+    origins = container_provider().settings.api.cors_origin_list
+    if "*" in origins:
+        logger.warning("Api__CorsOrigins contains '*': ignored, list the dashboard origins explicitly")
+    return [origin for origin in origins if origin != "*"]
+
+
+class SettingsCorsMiddleware:
+    """Starlette's CORSMiddleware with its allowed origins read from settings on first use.
+
+    The origins live in settings, and settings are only read once a request arrives; if they cannot be read
+    yet, the request goes through without CORS headers (the browser refuses it) and the next one retries.
+    """
+
+    def __init__(self, app: ASGIApp, origins_provider: Callable[[], list[str]]) -> None:
+        self.app = app
+        self.origins_provider = origins_provider
+        self._cors: ASGIApp | None = None
+        self._lock = threading.Lock()
+
+    def _cors_app(self) -> ASGIApp | None:
+        if self._cors is None:
+            with self._lock:
+                if self._cors is None:
+                    try:
+                        origins = self.origins_provider()
+                    except Exception:
+                        logger.exception("CORS origins unavailable: the settings could not be loaded")
+                        return None
+                    self._cors = CORSMiddleware(
+                        self.app,
+                        allow_origins=origins,
+                        allow_methods=["GET", "POST", "OPTIONS"],
+                        allow_headers=["Content-Type", "x-admin-key", "x-functions-key"],
+                        max_age=600,
+                    )
+        return self._cors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        cors = self._cors_app() if scope["type"] == "http" else None
+        await (cors or self.app)(scope, receive, send)

@@ -1,0 +1,352 @@
+"""Response models of the HTTP API (`...Public`: what the dashboard may see).
+
+Money, prices, quantities and percentages are exact decimals and travel as JSON *strings*
+(`"100000.00000000"`), never as binary floats, so the dashboard shows what the ledger holds. Times are
+ISO 8601 in UTC (`2024-01-02T00:00:00Z`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
+
+from shared.domain.model import Agent, Candle
+from shared.services.ports import (
+    AgentSummary,
+    DecisionRow,
+    EquityPoint,
+    LeaderboardRow,
+    PriceRow,
+    TradeRow,
+)
+
+
+def _plain_decimal_text(value: Decimal) -> str:
+    # format(..., "f") never switches to exponent notation ("1E+2"), which some JSON clients misparse.
+    return format(value, "f")
+
+
+Money = Annotated[
+    Decimal,
+    PlainSerializer(_plain_decimal_text, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "decimal",
+            "pattern": r"^-?\d+(\.\d+)?$",
+            "description": "An exact decimal number, sent as a string to keep every digit.",
+            "examples": ["100000.00000000"],
+        }
+    ),
+]
+
+
+# An unencoded "+00:00" in a query string arrives as " 00:00" (form decoding turns "+" into a space).
+_LOST_PLUS_OFFSET = re.compile(r" (\d{2}:?\d{2})$")
+
+
+def _restore_lost_plus(value: object) -> object:
+    if isinstance(value, str):
+        return _LOST_PLUS_OFFSET.sub(r"+\1", value.strip())
+    return value
+
+
+def _require_timezone(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("a timezone is required (race times are UTC), e.g. 2024-01-02T00:00:00Z")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[
+    datetime,
+    BeforeValidator(_restore_lost_plus),
+    AfterValidator(_require_timezone),
+]
+"""An ISO 8601 time with an explicit offset, normalised to UTC; naive times are rejected, not guessed."""
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# ---------------------------------------------------------------- agents and leaderboard
+
+
+class AgentPublic(_Public):
+    id: int
+    name: str
+    provider: str
+    model: str
+    strategy: str
+    active: bool
+    inactive_reason: str | None
+    cash: Money
+    equity: Money | None
+    equity_at: datetime | None
+    return_pct: Money | None
+    max_drawdown_pct: Money | None
+    trades: int
+    fees_paid: Money
+    positions: dict[str, Money]
+
+    @classmethod
+    def from_summary(cls, summary: AgentSummary) -> AgentPublic:
+        agent: Agent = summary.agent
+        # `agent.params` stays private: it is strategy configuration, not something the dashboard needs.
+        return cls(
+            id=agent.id,
+            name=agent.name,
+            provider=agent.provider,
+            model=agent.model,
+            strategy=agent.strategy,
+            active=agent.active,
+            inactive_reason=agent.inactive_reason,
+            cash=summary.cash,
+            equity=summary.equity,
+            equity_at=summary.equity_at,
+            return_pct=summary.return_pct,
+            max_drawdown_pct=summary.max_drawdown_pct,
+            trades=summary.trades,
+            fees_paid=summary.fees_paid,
+            positions=dict(summary.positions),
+        )
+
+
+class AgentsPublic(_Public):
+    items: list[AgentPublic]
+    total: int
+
+
+class LeaderboardEntryPublic(_Public):
+    rank: int
+    agent_id: int
+    name: str
+    provider: str
+    model: str
+    active: bool
+    equity: Money | None
+    equity_at: datetime | None
+    return_pct: Money | None
+    max_drawdown_pct: Money | None
+    trades: int
+    fees_paid: Money
+
+    @classmethod
+    def from_row(cls, row: LeaderboardRow) -> LeaderboardEntryPublic:
+        summary, agent = row.summary, row.summary.agent
+        return cls(
+            rank=row.rank,
+            agent_id=agent.id,
+            name=agent.name,
+            provider=agent.provider,
+            model=agent.model,
+            active=agent.active,
+            equity=summary.equity,
+            equity_at=summary.equity_at,
+            return_pct=summary.return_pct,
+            max_drawdown_pct=summary.max_drawdown_pct,
+            trades=summary.trades,
+            fees_paid=summary.fees_paid,
+        )
+
+
+class LeaderboardPublic(_Public):
+    starting_cash: Money
+    items: list[LeaderboardEntryPublic]
+
+
+# ---------------------------------------------------------------- per-agent history
+
+
+class EquityPointPublic(_Public):
+    at: datetime
+    equity: Money
+    cash: Money
+    drawdown_pct: Money
+
+    @classmethod
+    def from_point(cls, point: EquityPoint) -> EquityPointPublic:
+        return cls(at=point.at, equity=point.equity, cash=point.cash, drawdown_pct=point.drawdown_pct)
+
+
+class EquitySeriesPublic(_Public):
+    agent_id: int
+    start: datetime | None
+    end: datetime | None
+    max_points: int
+    points: list[EquityPointPublic]
+
+
+class TradePublic(_Public):
+    id: int
+    agent_id: int
+    cycle_time: datetime
+    symbol: str
+    side: str
+    quantity: Money
+    price: Money
+    notional: Money
+    fee: Money
+
+    @classmethod
+    def from_row(cls, row: TradeRow) -> TradePublic:
+        return cls(
+            id=row.id,
+            agent_id=row.agent_id,
+            cycle_time=row.cycle_time,
+            symbol=row.symbol,
+            side=row.side,
+            quantity=row.quantity,
+            price=row.price,
+            notional=row.notional,
+            fee=row.fee,
+        )
+
+
+class DecisionPublic(_Public):
+    id: int
+    agent_id: int
+    cycle_time: datetime
+    status: str
+    reasoning: str
+    confidence: float | None
+    hold_reason: str | None
+    orders: list[dict[str, Any]]
+    rejections: list[dict[str, Any]]
+    trades: int
+    snapshot_sha256: str
+    data_staleness_seconds: float | None
+    latency_ms: float | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: Money | None
+    decided_at: datetime
+
+    @classmethod
+    def from_row(cls, row: DecisionRow) -> DecisionPublic:
+        return cls(
+            id=row.id,
+            agent_id=row.agent_id,
+            cycle_time=row.cycle_time,
+            status=row.status,
+            reasoning=row.reasoning,
+            confidence=row.confidence,
+            hold_reason=row.hold_reason,
+            orders=row.orders,
+            rejections=row.rejections,
+            trades=row.trades,
+            snapshot_sha256=row.snapshot_sha256,
+            data_staleness_seconds=row.data_staleness_seconds,
+            latency_ms=row.latency_ms,
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            cost_usd=row.cost_usd,
+            decided_at=row.decided_at,
+        )
+
+
+class TradesPagePublic(_Public):
+    items: list[TradePublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class DecisionsPagePublic(_Public):
+    items: list[DecisionPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+# ---------------------------------------------------------------- market
+
+
+class PricePublic(_Public):
+    symbol: str
+    price: Money
+    as_of: datetime
+
+    @classmethod
+    def from_row(cls, row: PriceRow) -> PricePublic:
+        return cls(symbol=row.symbol, price=row.price, as_of=row.as_of)
+
+
+class PricesPublic(_Public):
+    items: list[PricePublic]
+
+
+class CandlePublic(_Public):
+    open_time: datetime
+    close_time: datetime
+    open: Money
+    high: Money
+    low: Money
+    close: Money
+    volume: Money
+
+    @classmethod
+    def from_candle(cls, candle: Candle) -> CandlePublic:
+        return cls(
+            open_time=candle.open_time,
+            close_time=candle.close_time,
+            open=candle.open,
+            high=candle.high,
+            low=candle.low,
+            close=candle.close,
+            volume=candle.volume,
+        )
+
+
+class CandlesPublic(_Public):
+    symbol: str
+    interval: str
+    items: list[CandlePublic]
+
+
+# ---------------------------------------------------------------- health and admin
+
+
+class HealthPublic(_Public):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, Literal["ok", "unavailable"]]
+
+
+class JobRequest(BaseModel):
+    """Optional body of the admin job triggers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: UtcDatetime | None = None
+
+
+class JobReportPublic(_Public):
+    job: str
+    at: datetime
+    cycle_time: datetime | None = None
+    report: Mapping[str, Any]
+
+
+# ---------------------------------------------------------------- errors (documentation of errors.py's bodies)
+
+
+class ErrorDetailPublic(_Public):
+    location: str
+    message: str
+
+
+class ErrorBodyPublic(_Public):
+    code: str
+    message: str
+    details: list[ErrorDetailPublic] | None = None
+
+
+class ErrorPublic(_Public):
+    """Every non-2xx response: `{"error": {"code": "not_found", "message": "agent 7 not found"}}`."""
+
+    error: ErrorBodyPublic

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from shared.api.app import create_app
+from tests.api.conftest import FakeContainer, client_for
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_health_is_ok_when_the_database_answers(client: httpx.AsyncClient, container: FakeContainer) -> None:
+    response = await client.get("/api/health")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"configuration": "ok", "database": "ok"}}
+    assert container.queries.calls_to("ping") == [{}]
+
+
+async def test_health_is_503_without_leaking_the_database_error(
+    client: httpx.AsyncClient, container: FakeContainer
+) -> None:
+    container.queries.ping_error = ConnectionError("server=sql-prod.database.windows.net;password=hunter2")
+
+    response = await client.get("/api/health")
+
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "checks": {"configuration": "ok", "database": "unavailable"}}
+    assert "hunter2" not in response.text
+    assert "sql-prod" not in response.text
+
+
+async def test_health_is_503_when_the_container_cannot_be_built() -> None:
+    def broken_provider() -> FakeContainer:
+        raise ValueError("Api__AdminKey is still a placeholder")
+
+    async with client_for(create_app(broken_provider)) as client:  # type: ignore[arg-type]
+        response = await client.get("/api/health")
+        data_response = await client.get("/api/agents")
+
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"configuration": "unavailable", "database": "unavailable"}
+    assert data_response.status_code == 503
+    assert data_response.json()["error"]["code"] == "service_unavailable"
+    assert "placeholder" not in data_response.text

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.api.conftest import FakeContainer
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_leaderboard_ranks_agents_by_equity(client: httpx.AsyncClient, container: FakeContainer) -> None:
+    response = await client.get("/api/leaderboard")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["starting_cash"] == "100000"
+    assert [(e["rank"], e["agent_id"]) for e in body["items"]] == [(1, 1), (2, 3), (3, 2)]
+    leader = body["items"][0]
+    assert leader == {
+        "rank": 1,
+        "agent_id": 1,
+        "name": "momentum",
+        "provider": "baseline",
+        "model": "momentum",
+        "active": True,
+        "equity": "104250.12345678",
+        "equity_at": "2024-03-02T23:00:00Z",
+        "return_pct": "4.2501",
+        "max_drawdown_pct": "1.2500",
+        "trades": 12,
+        "fees_paid": "37.51000000",
+    }
+    assert container.queries.calls_to("agent_summaries") == [{"starting_cash": 100000}]
