@@ -1,0 +1,256 @@
+"""Use case: run one decision cycle for every active agent on one frozen market snapshot (DESIGN.md section 3)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from shared.domain.model import Agent, AgentDecision, Order, Portfolio
+from shared.domain.rules import RaceRules, execute_orders
+from shared.domain.snapshot import MarketSnapshot
+from shared.services.ports import (
+    AgentClientFactory,
+    AgentContext,
+    CycleRecord,
+    DecisionRecord,
+    DuplicateDecisionError,
+    UnitOfWorkFactory,
+)
+
+logger = logging.getLogger(__name__)
+
+NO_MARKET_DATA = "no market data"
+VOLUNTARY_HOLD = "model chose to hold"
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    """What one cycle did. `skipped` counts agents already decided (an idempotent re-run or a concurrent run);
+    `failed` names agents whose decision could not be written; `holds` counts HOLD decisions by reason."""
+
+    cycle_time: datetime
+    snapshot_sha256: str | None
+    agents: int
+    decided: int
+    skipped: int
+    holds: Mapping[str, int]
+    trades: int
+    rejections: int
+    duration_ms: float
+    failed: tuple[int, ...] = ()
+    note: str | None = None
+    data_staleness_seconds: float | None = field(default=None)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cycle_time": self.cycle_time.isoformat(),
+            "snapshot_sha256": self.snapshot_sha256,
+            "agents": self.agents,
+            "decided": self.decided,
+            "skipped": self.skipped,
+            "failed": list(self.failed),
+            "holds": dict(self.holds),
+            "trades": self.trades,
+            "rejections": self.rejections,
+            "duration_ms": round(self.duration_ms, 1),
+            "data_staleness_seconds": self.data_staleness_seconds,
+            "note": self.note,
+        }
+
+
+async def run_cycle(
+    *,
+    uow_factory: UnitOfWorkFactory,
+    clients: AgentClientFactory,
+    cycle_time: datetime,
+    rules: RaceRules,
+    interval: str,
+    snapshot_candles: int,
+    agent_timeout_s: float,
+    max_concurrency: int,
+) -> CycleReport:
+    """Ask every active, not-yet-decided agent for a decision on one snapshot (concurrently, bounded, each
+    under a deadline), then execute and record each decision in its own transaction. Any model failure
+    becomes a recorded HOLD with its reason; re-running a cycle changes nothing."""
+    if cycle_time.tzinfo is None:
+        raise ValueError("naive cycle_time: cycles are identified by a UTC-aware time")
+    if max_concurrency < 1:
+        raise ValueError("max_concurrency must be at least 1")
+    started_at = datetime.now(UTC)
+    started = time.perf_counter()
+
+    with uow_factory() as uow:
+        active = uow.agents.list(active_only=True)
+        already_decided = uow.decisions.decided_agent_ids(cycle_time)
+        pending = sorted((a for a in active if a.id not in already_decided), key=lambda a: a.id)
+        symbols = [asset.symbol for asset in uow.assets.list(active_only=True)]
+        snapshot = MarketSnapshot.build(
+            cycle_time, uow.candles.window(symbols, interval, at=cycle_time, count=snapshot_candles)
+        )
+        portfolios = {a.id: uow.portfolios.get(a.id) or Portfolio(a.id, rules.starting_cash) for a in pending}
+    skipped = len(active) - len(pending)
+
+    def report(**values: Any) -> CycleReport:
+        defaults: dict[str, Any] = {
+            "cycle_time": cycle_time,
+            "snapshot_sha256": snapshot.sha256 if snapshot.candles else None,
+            "agents": len(active),
+            "decided": 0,
+            "skipped": skipped,
+            "holds": {},
+            "trades": 0,
+            "rejections": 0,
+            "duration_ms": (time.perf_counter() - started) * 1000,
+        }
+        result = CycleReport(**(defaults | values))
+        logger.info("cycle finished %s", json.dumps(result.as_dict(), sort_keys=True))
+        return result
+
+    if not snapshot.candles:
+        logger.warning("cycle %s: no candles closed at or before it; nothing recorded", cycle_time.isoformat())
+        return report(note=NO_MARKET_DATA)
+    if not pending:
+        return report(note="every active agent had already decided this cycle")
+
+    staleness = snapshot.staleness()
+    staleness_s = staleness.total_seconds() if staleness is not None else None
+    decisions = await _decide_all(
+        pending, clients, snapshot, portfolios, rules, timeout_s=agent_timeout_s, max_concurrency=max_concurrency
+    )
+
+    prices = snapshot.last_prices
+    decided, trades, rejections = 0, 0, 0
+    holds: Counter[str] = Counter()
+    failed: list[int] = []
+    for agent in pending:  # sequential and in id order: one short transaction per agent, deterministic logs
+        decision = decisions[agent.id]
+        try:
+            with uow_factory() as uow:
+                try:
+                    portfolio = uow.portfolios.get(agent.id) or Portfolio(agent.id, rules.starting_cash)
+                    result = execute_orders(portfolio, decision.orders, prices, rules)
+                    uow.portfolios.save(result.portfolio)
+                    uow.decisions.add(
+                        DecisionRecord(
+                            agent_id=agent.id,
+                            cycle_time=cycle_time,
+                            snapshot_sha256=snapshot.sha256,
+                            decision=decision,
+                            trades=result.trades,
+                            rejections=result.rejections,
+                            data_staleness_seconds=staleness_s,
+                            decided_at=datetime.now(UTC),
+                        )
+                    )
+                    uow.commit()
+                except Exception:
+                    uow.rollback()
+                    raise
+        except DuplicateDecisionError:
+            skipped += 1  # a concurrent run of this cycle got there first: its decision stands
+            continue
+        except Exception:
+            logger.exception("cycle %s: could not record agent %d's decision", cycle_time.isoformat(), agent.id)
+            failed.append(agent.id)
+            continue
+        decided += 1
+        trades += len(result.trades)
+        rejections += len(result.rejections)
+        if not decision.orders:
+            holds[decision.hold_reason or VOLUNTARY_HOLD] += 1
+
+    _record_cycle(
+        uow_factory,
+        CycleRecord(
+            cycle_time=cycle_time,
+            snapshot_sha256=snapshot.sha256,
+            agents=len(active),
+            # Agents decided by an earlier (partial) run count too: the record describes the cycle, not this run.
+            decisions=len(already_decided & {a.id for a in active}) + decided,
+            trades=trades,
+            started_at=started_at,
+            finished_at=datetime.now(UTC),
+        ),
+    )
+    return report(
+        decided=decided,
+        skipped=skipped,
+        holds=dict(holds),
+        trades=trades,
+        rejections=rejections,
+        failed=tuple(failed),
+        data_staleness_seconds=staleness_s,
+    )
+
+
+async def _decide_all(
+    agents: Sequence[Agent],
+    clients: AgentClientFactory,
+    snapshot: MarketSnapshot,
+    portfolios: Mapping[int, Portfolio],
+    rules: RaceRules,
+    *,
+    timeout_s: float,
+    max_concurrency: int,
+) -> dict[int, AgentDecision]:
+    """Every agent's decision, called concurrently; model calls are the slow part of a cycle."""
+    semaphore = asyncio.Semaphore(max_concurrency)
+
+    async def decide(agent: Agent) -> AgentDecision:
+        async with semaphore:  # the deadline starts once the agent gets a slot, not while it queues
+            context = AgentContext(agent, snapshot.cycle_time, snapshot, portfolios[agent.id].copy(), rules)
+            return await _guarded_decision(agent, clients, context, timeout_s)
+
+    results = await asyncio.gather(*(decide(agent) for agent in agents))
+    return {agent.id: decision for agent, decision in zip(agents, results, strict=True)}
+
+
+async def _guarded_decision(
+    agent: Agent, clients: AgentClientFactory, context: AgentContext, timeout_s: float
+) -> AgentDecision:
+    """The client's decision, or a HOLD whose reason says what went wrong. Never raises."""
+    started = time.perf_counter()
+    try:
+        client = clients(agent)
+        decision = await asyncio.wait_for(client.decide(context), timeout=timeout_s)
+    except TimeoutError:
+        reason = f"timeout after {timeout_s:g}s"
+    except Exception as exc:
+        reason = f"error: {type(exc).__name__}: {exc}"
+    else:
+        problem = _invalid_decision(decision)
+        if problem is None:
+            return decision
+        reason = f"invalid decision: {problem}"
+    latency_ms = (time.perf_counter() - started) * 1000
+    logger.warning("agent %d (%s) falls back to HOLD: %s", agent.id, agent.name, reason)
+    return AgentDecision.hold(reason, latency_ms=latency_ms)
+
+
+def _invalid_decision(decision: object) -> str | None:
+    if not isinstance(decision, AgentDecision):
+        return f"expected AgentDecision, got {type(decision).__name__}"
+    if not isinstance(decision.orders, tuple) or not all(isinstance(o, Order) for o in decision.orders):
+        return "orders must be a tuple of Order"
+    for order in decision.orders:
+        for size in (order.quantity, order.notional_usd):
+            if size is not None and not isinstance(size, Decimal):
+                return f"order size must be Decimal, got {type(size).__name__}"
+    return None
+
+
+def _record_cycle(uow_factory: UnitOfWorkFactory, record: CycleRecord) -> None:
+    try:
+        with uow_factory() as uow:
+            uow.cycles.add(record)
+            uow.commit()
+    except Exception:  # the decisions are already committed; a missing summary row must not fail the cycle
+        logger.exception("cycle %s: could not record the cycle summary", record.cycle_time.isoformat())

@@ -1,0 +1,64 @@
+"""Use case: mark every portfolio to market and store one equity snapshot per agent and time."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.domain.model import EquitySnapshot
+from shared.services.ports import UnitOfWorkFactory
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EquityReport:
+    at: datetime
+    written: int
+    skipped: int
+    priced_symbols: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "written": self.written,
+            "skipped": self.skipped,
+            "priced_symbols": list(self.priced_symbols),
+        }
+
+
+def snapshot_equity(*, uow_factory: UnitOfWorkFactory, at: datetime, interval: str) -> EquityReport:
+    """Mark each portfolio at the latest close at or before `at` and store the snapshot with running peak and
+    drawdown. Idempotent: an agent whose latest snapshot is already at (or after) `at` is skipped."""
+    if at.tzinfo is None:
+        raise ValueError("naive `at`: equity times are always UTC-aware")
+    written = skipped = 0
+    with uow_factory() as uow:
+        portfolios = [p for a in uow.agents.list(active_only=False) if (p := uow.portfolios.get(a.id)) is not None]
+        # Inactive assets still price the positions an agent may hold in them.
+        symbols = {asset.symbol for asset in uow.assets.list(active_only=False)}
+        symbols.update(s for p in portfolios for s in p.positions)
+        latest = uow.candles.window(sorted(symbols), interval, at=at, count=1)
+        prices = {symbol: rows[-1].close for symbol, rows in latest.items() if rows}
+
+        for portfolio in portfolios:
+            previous = uow.equity.latest(portfolio.agent_id)
+            if previous is not None and previous.at >= at:
+                skipped += 1  # never rewrite history: running peak/drawdown depend on the order of snapshots
+                continue
+            equity = portfolio.equity(prices)
+            snapshot = (
+                previous.next(at=at, equity=equity, cash=portfolio.cash)
+                if previous is not None
+                else EquitySnapshot.first(portfolio.agent_id, at=at, equity=equity, cash=portfolio.cash)
+            )
+            if uow.equity.add(snapshot):
+                written += 1
+            else:
+                skipped += 1
+        uow.commit()
+    report = EquityReport(at, written, skipped, tuple(sorted(prices)))
+    logger.info("equity snapshot at %s: written=%d skipped=%d", at.isoformat(), written, skipped)
+    return report

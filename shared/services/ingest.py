@@ -1,0 +1,136 @@
+"""Use case: fetch closed candles from the market data provider, screen them, and store them idempotently."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.domain.model import Asset, Candle, interval_delta
+from shared.domain.snapshot import screen_candles
+from shared.services.ports import MarketDataProvider, UnitOfWorkFactory
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    """What one ingest run did. `dropped` and `gaps` are (symbol, open time ISO, reason) and
+    (symbol, first missing open time ISO, last missing open time ISO)."""
+
+    now: datetime
+    fetched: int
+    stored: int
+    dropped: tuple[tuple[str, str, str], ...]
+    gaps: tuple[tuple[str, str, str], ...]
+    latest: Mapping[str, datetime | None]
+    errors: Mapping[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "now": self.now.isoformat(),
+            "fetched": self.fetched,
+            "stored": self.stored,
+            "dropped": [{"symbol": s, "open_time": t, "reason": r} for s, t, r in self.dropped],
+            "gaps": [{"symbol": s, "from": a, "to": b} for s, a, b in self.gaps],
+            "latest": {s: (t.isoformat() if t else None) for s, t in self.latest.items()},
+            "errors": dict(self.errors),
+        }
+
+
+def ingest_market_data(
+    *,
+    uow_factory: UnitOfWorkFactory,
+    provider: MarketDataProvider,
+    now: datetime,
+    interval: str,
+    backfill: timedelta,
+) -> IngestReport:
+    """Fetch each active asset's closed candles since its latest stored one (or `now - backfill` on an empty
+    table), drop unsound rows with their reason, and upsert the rest. A second run at the same `now` writes
+    nothing. A provider failure for one asset is recorded in the report and the other assets continue."""
+    if now.tzinfo is None:
+        raise ValueError("naive `now`: ingest times are always UTC-aware")
+    step = interval_delta(interval)
+
+    with uow_factory() as uow:
+        assets = uow.assets.list(active_only=True)
+        stored_latest = {a.symbol: uow.candles.latest_open_time(a.symbol, interval) for a in assets}
+
+    fetched = 0
+    to_store: list[Candle] = []
+    dropped: list[tuple[str, str, str]] = []
+    gaps: list[tuple[str, str, str]] = []
+    errors: dict[str, str] = {}
+    latest: dict[str, datetime | None] = dict(stored_latest)
+
+    # The provider is called outside any transaction: a slow HTTP call must not hold database locks.
+    for asset in assets:
+        previous = stored_latest[asset.symbol]
+        start = previous + step if previous is not None else now - backfill
+        if start + step > now:
+            continue  # nothing can have closed since the latest stored candle
+        try:
+            candles = provider.fetch_candles([asset], start=start, end=now)
+        except Exception as exc:  # any provider failure is isolated to its asset
+            logger.warning("market data fetch failed for %s: %s: %s", asset.symbol, type(exc).__name__, exc)
+            errors[asset.symbol] = f"{type(exc).__name__}: {exc}"
+            continue
+        fetched += len(candles)
+        accepted = _screen(asset, candles, interval=interval, now=now, dropped=dropped)
+        gaps.extend(_gaps(asset.symbol, previous, accepted, step))
+        to_store.extend(accepted)
+        if accepted:
+            latest[asset.symbol] = accepted[-1].open_time
+
+    stored = 0
+    if to_store:
+        with uow_factory() as uow:
+            stored = uow.candles.upsert(to_store)
+            uow.commit()
+
+    report = IngestReport(now, fetched, stored, tuple(dropped), tuple(gaps), latest, errors)
+    for symbol, open_time, reason in dropped:
+        logger.warning("dropped candle %s %s: %s", symbol, open_time, reason)
+    logger.info(
+        "market data ingested: provider=%s fetched=%d stored=%d dropped=%d gaps=%d errors=%d",
+        provider.name,
+        fetched,
+        stored,
+        len(dropped),
+        len(gaps),
+        len(errors),
+    )
+    return report
+
+
+def _screen(
+    asset: Asset, candles: list[Candle], *, interval: str, now: datetime, dropped: list[tuple[str, str, str]]
+) -> list[Candle]:
+    """Sound candles of this asset and interval, ascending; everything else lands in `dropped` with a reason."""
+    relevant: list[Candle] = []
+    for candle in candles:
+        if candle.symbol != asset.symbol:
+            dropped.append((candle.symbol, candle.open_time.isoformat(), f"not requested (asked for {asset.symbol})"))
+        elif candle.interval != interval:
+            dropped.append((candle.symbol, candle.open_time.isoformat(), f"interval {candle.interval} != {interval}"))
+        else:
+            relevant.append(candle)
+    screening = screen_candles(relevant, now)
+    dropped.extend((c.symbol, c.open_time.isoformat(), reason) for c, reason in screening.dropped)
+    return list(screening.accepted)
+
+
+def _gaps(
+    symbol: str, previous: datetime | None, accepted: list[Candle], step: timedelta
+) -> list[tuple[str, str, str]]:
+    """Missing open times between the stored history and the new candles, and within the new candles."""
+    found: list[tuple[str, str, str]] = []
+    expected = previous + step if previous is not None else None
+    for candle in accepted:
+        if expected is not None and candle.open_time > expected:
+            found.append((symbol, expected.isoformat(), (candle.open_time - step).isoformat()))
+        expected = candle.open_time + step
+    return found

@@ -1,0 +1,263 @@
+"""The decision cycle: concurrency, fallbacks to HOLD, idempotency and one transaction per agent."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from shared.domain.model import Agent, AgentDecision, Asset, Order, RejectionReason, Side
+from shared.domain.rules import RaceRules
+from shared.services.cycle import NO_MARKET_DATA, CycleReport, run_cycle
+from shared.services.ports import AgentClientFactory, AgentModelClient, DecisionRecord
+from tests.fakes import T0, FakeClientFactory, FakeUnitOfWorkFactory, ScriptedClient, candle_series
+
+HOUR = timedelta(hours=1)
+CYCLE = T0 + 48 * HOUR
+RULES = RaceRules()
+BUY_ETH = Order("ETH", Side.BUY, notional_usd=Decimal(1000))
+
+
+def market() -> FakeUnitOfWorkFactory:
+    uow = FakeUnitOfWorkFactory()
+    uow.add_assets(Asset("BTC", "Bitcoin", "bitcoin"), Asset("ETH", "Ethereum", "ethereum"))
+    uow.add_candles(candle_series("BTC", [50_000 + i for i in range(60)]))  # 12 of them close after CYCLE
+    uow.add_candles(candle_series("ETH", [2_000 + i for i in range(48)]))
+    return uow
+
+
+def cycle(uow: FakeUnitOfWorkFactory, clients: AgentClientFactory, *, timeout_s: float = 5.0) -> CycleReport:
+    return asyncio.run(
+        run_cycle(
+            uow_factory=uow,
+            clients=clients,
+            cycle_time=CYCLE,
+            rules=RULES,
+            interval="1h",
+            snapshot_candles=24,
+            agent_timeout_s=timeout_s,
+            max_concurrency=32,
+        )
+    )
+
+
+def agents_with(uow: FakeUnitOfWorkFactory, *clients: AgentModelClient) -> FakeClientFactory:
+    mapping = {uow.add_agent(f"agent {i}").id: client for i, client in enumerate(clients)}
+    return FakeClientFactory(mapping)
+
+
+def test_agents_trade_on_one_snapshot_without_look_ahead() -> None:
+    uow = market()
+    first, second = ScriptedClient([BUY_ETH]), ScriptedClient()
+    report = cycle(uow, agents_with(uow, first, second))
+
+    assert report.decided == 2
+    assert report.trades == 1
+    assert report.holds == {"model chose to hold": 1}
+    (seen_by_first,), (seen_by_second,) = first.contexts, second.contexts
+    assert seen_by_first.snapshot is seen_by_second.snapshot  # the same frozen view for everyone
+    snapshot = seen_by_first.snapshot
+    assert report.snapshot_sha256 == snapshot.sha256
+    assert all(c.close_time <= CYCLE for rows in snapshot.candles.values() for c in rows)
+    assert len(snapshot.candles["BTC"]) == 24
+    assert snapshot.last_prices["BTC"] == Decimal(50_047)
+
+    portfolio = uow.state.portfolios[1]
+    assert portfolio.positions["ETH"].quantity > 0
+    assert portfolio.cash < RULES.starting_cash
+    assert uow.state.portfolios[2].cash == RULES.starting_cash  # created with starting cash, untouched
+    record = uow.state.decisions[(1, CYCLE)]
+    assert record.snapshot_sha256 == snapshot.sha256
+    assert record.data_staleness_seconds == 0
+    assert uow.state.cycles[CYCLE].decisions == 2
+
+
+def test_the_slow_part_runs_concurrently() -> None:
+    uow = market()
+    clients = agents_with(uow, *(ScriptedClient(sleep_s=0.5) for _ in range(20)))
+    started = time.perf_counter()
+    report = cycle(uow, clients)
+    elapsed = time.perf_counter() - started
+    assert report.decided == 20
+    assert elapsed < 1.2 * 0.5
+
+
+def test_concurrency_is_bounded() -> None:
+    uow = market()
+    running, peak = 0, 0
+
+    class Counting(ScriptedClient):
+        async def decide(self, context):  # type: ignore[no-untyped-def]
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.01)
+            running -= 1
+            return await super().decide(context)
+
+    clients = agents_with(uow, *(Counting() for _ in range(10)))
+    asyncio.run(
+        run_cycle(
+            uow_factory=uow,
+            clients=clients,
+            cycle_time=CYCLE,
+            rules=RULES,
+            interval="1h",
+            snapshot_candles=24,
+            agent_timeout_s=5,
+            max_concurrency=3,
+        )
+    )
+    assert peak == 3
+
+
+def test_raising_hanging_and_invalid_clients_become_holds_while_others_trade() -> None:
+    uow = market()
+    clients = agents_with(
+        uow,
+        ScriptedClient(error=ValueError("bad JSON")),
+        ScriptedClient(sleep_s=10),
+        ScriptedClient(result="not a decision"),
+        ScriptedClient([BUY_ETH]),
+    )
+    report = cycle(uow, clients, timeout_s=0.2)
+
+    assert report.decided == 4
+    assert report.trades == 1
+    assert report.holds == {
+        "error: ValueError: bad JSON": 1,
+        "timeout after 0.2s": 1,
+        "invalid decision: expected AgentDecision, got str": 1,
+    }
+    assert uow.state.decisions[(1, CYCLE)].decision.hold_reason == "error: ValueError: bad JSON"
+    assert uow.state.decisions[(2, CYCLE)].decision.reasoning == "HOLD: timeout after 0.2s"
+    assert uow.state.decisions[(4, CYCLE)].trades
+
+
+def test_a_factory_that_raises_becomes_a_hold() -> None:
+    uow = market()
+    uow.add_agent("broken")
+
+    def explode(agent: Agent) -> AgentModelClient:
+        raise RuntimeError("no client")
+
+    report = cycle(uow, explode)
+    assert report.holds == {"error: RuntimeError: no client": 1}
+
+
+def test_rejected_orders_are_recorded_with_the_decision() -> None:
+    uow = market()
+    clients = agents_with(uow, ScriptedClient([Order("DOGE", Side.BUY, quantity=Decimal(1)), BUY_ETH]))
+    report = cycle(uow, clients)
+    assert report.rejections == 1
+    assert report.trades == 1
+    (rejection,) = uow.state.decisions[(1, CYCLE)].rejections
+    assert rejection.reason is RejectionReason.UNKNOWN_SYMBOL
+
+
+def test_rerunning_the_same_cycle_changes_nothing() -> None:
+    uow = market()
+    client = ScriptedClient([BUY_ETH])
+    clients = agents_with(uow, client)
+    cycle(uow, clients)
+    before = uow.state.copy()
+    commits = uow.commits
+
+    again = cycle(uow, clients)
+
+    assert again.decided == 0
+    assert again.skipped == 1
+    assert uow.commits == commits
+    assert uow.state.portfolios == before.portfolios
+    assert uow.state.cycles == before.cycles
+    assert len(client.contexts) == 1  # the model was not even asked again
+
+
+def test_a_concurrent_run_that_decided_first_is_counted_as_skipped() -> None:
+    uow = market()
+    clients = agents_with(uow, ScriptedClient([BUY_ETH]))
+
+    def racing_factory(agent: Agent) -> AgentModelClient:
+        # Another worker commits this agent's decision after our run read the decided set.
+        with uow() as other:
+            other.decisions.add(
+                DecisionRecord(agent.id, CYCLE, "other", AgentDecision.hold("other run"), (), (), None, CYCLE)
+            )
+            other.commit()
+        return clients(agent)
+
+    report = cycle(uow, racing_factory)
+    assert (report.decided, report.skipped) == (0, 1)
+    assert 1 not in uow.state.portfolios  # the losing run's portfolio change was rolled back
+    assert uow.state.decisions[(1, CYCLE)].snapshot_sha256 == "other"
+
+
+def test_a_failing_save_for_one_agent_leaves_the_others_committed() -> None:
+    uow = market()
+    clients = agents_with(uow, ScriptedClient([BUY_ETH]), ScriptedClient([BUY_ETH]), ScriptedClient([BUY_ETH]))
+    uow.failing_portfolio_saves.add(2)
+    report = cycle(uow, clients)
+
+    assert report.failed == (2,)
+    assert report.decided == 2
+    assert (2, CYCLE) not in uow.state.decisions
+    assert 2 not in uow.state.portfolios
+    assert uow.state.portfolios[1].positions
+    assert uow.state.portfolios[3].positions
+
+    # Once the database recovers, re-running the cycle decides only the agent that failed.
+    uow.failing_portfolio_saves.clear()
+    retry = cycle(uow, clients)
+    assert (retry.decided, retry.skipped) == (1, 2)
+    assert uow.state.cycles[CYCLE].decisions == 3
+
+
+def test_empty_snapshot_records_nothing() -> None:
+    uow = FakeUnitOfWorkFactory()
+    uow.add_assets(Asset("BTC", "Bitcoin", "bitcoin"))
+    clients = agents_with(uow, ScriptedClient([BUY_ETH]))
+    report = cycle(uow, clients)
+    assert report.note == NO_MARKET_DATA
+    assert report.snapshot_sha256 is None
+    assert uow.commits == 0
+    assert clients.calls == []
+
+
+def test_inactive_agents_do_not_decide() -> None:
+    uow = market()
+    active = ScriptedClient()
+    clients = agents_with(uow, active)
+    inactive = uow.add_agent("retired", active=False)
+    clients.clients[inactive.id] = ScriptedClient()
+    report = cycle(uow, clients)
+    assert report.agents == 1
+    assert clients.calls == [1]
+
+
+def test_naive_cycle_time_is_rejected() -> None:
+    uow = market()
+    with pytest.raises(ValueError, match="naive"):
+        asyncio.run(
+            run_cycle(
+                uow_factory=uow,
+                clients=FakeClientFactory(),
+                cycle_time=CYCLE.replace(tzinfo=None),
+                rules=RULES,
+                interval="1h",
+                snapshot_candles=24,
+                agent_timeout_s=1,
+                max_concurrency=1,
+            )
+        )
+
+
+def test_report_is_json_friendly() -> None:
+    uow = market()
+    report = cycle(uow, agents_with(uow, ScriptedClient()))
+    payload = report.as_dict()
+    assert payload["cycle_time"] == CYCLE.isoformat()
+    assert payload["decided"] == 1
+    assert isinstance(payload["duration_ms"], float)
