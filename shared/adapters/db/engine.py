@@ -1,0 +1,82 @@
+"""Engines for the three supported databases, created on demand (never at import time).
+
+* SQLite (local default): the file's folder is created; WAL, NORMAL sync, foreign keys and a busy timeout are
+  set on every connection; SQLAlchemy emits BEGIN itself so SAVEPOINTs and transactional DDL work (the
+  sqlite3 driver's legacy mode skips BEGIN for SELECT, DDL and SAVEPOINT).
+* PostgreSQL: a plain `postgresql://` URL means psycopg 3.
+* Azure SQL (`mssql+pyodbc`): pre-ping (serverless databases pause and drop idle connections) and
+  fast_executemany for bulk inserts. ODBC Driver 18 authenticates with a managed identity through
+  `Authentication=ActiveDirectoryMsi` in the URL's query, so no token plumbing lives here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option read by the SQLite BEGIN hook: write transactions take the write lock up front, so two
+# writers never both read a snapshot and then fail to upgrade it (SQLITE_BUSY_SNAPSHOT ignores the timeout).
+SQLITE_BEGIN_MODE = "sqlite_begin_mode"
+
+
+def normalize_database_url(url: str | URL) -> URL:
+    """The URL with a driver chosen where the configuration names only the database kind."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif parsed.drivername == "mssql":
+        parsed = parsed.set(drivername="mssql+pyodbc")
+    return parsed
+
+
+def make_engine(url: str | URL, **engine_options: Any) -> Engine:
+    """An engine for `url`, tuned for its dialect. Extra keyword arguments go to `create_engine`."""
+    parsed = normalize_database_url(url)
+    backend = parsed.get_backend_name()
+    options: dict[str, Any] = {}
+    if backend == "sqlite":
+        _create_sqlite_folder(parsed)
+    elif backend == "postgresql":
+        options["pool_pre_ping"] = True
+    elif backend == "mssql":
+        options["pool_pre_ping"] = True
+        options["pool_recycle"] = 1800  # below Azure SQL's idle connection timeout
+        if parsed.get_driver_name() == "pyodbc":
+            options["fast_executemany"] = True
+    options.update(engine_options)
+    engine = create_engine(parsed, **options)
+    if backend == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _create_sqlite_folder(url: URL) -> None:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:") or url.query.get("mode") == "memory":
+        return
+    Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN (see `_on_begin`)
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get(SQLITE_BEGIN_MODE, "DEFERRED")
+        if mode not in ("DEFERRED", "IMMEDIATE"):
+            raise ValueError(f"unknown SQLite begin mode {mode!r}")
+        connection.exec_driver_sql(f"BEGIN {mode}")

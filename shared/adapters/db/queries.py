@@ -1,0 +1,243 @@
+"""The read side behind the HTTP API (`RaceQueries`): bounded, indexed, a fixed number of queries per call."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, Select, and_, func, literal, select, union_all
+
+from shared.adapters.db.candles import CANDLES, row_to_candle
+from shared.adapters.db.repositories import AGENTS, ASSETS, DECISIONS, EQUITY, PORTFOLIOS, POSITIONS, TRADES, _agent
+from shared.adapters.db.types import require_aware
+from shared.domain.model import INTERVAL_SECONDS, Candle, interval_delta
+from shared.domain.money import ZERO, q
+from shared.services.ports import AgentSummary, DecisionRow, EquityPoint, Page, PriceRow, TradeRow
+
+HUNDRED = Decimal(100)
+T = TypeVar("T")
+
+
+class SqlAlchemyRaceQueries:
+    """Read-only queries for the dashboard; each call uses its own short connection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(select(literal(1))).scalar_one()
+
+    # ------------------------------------------------------------ agents and the leaderboard
+
+    def agent_summaries(self, *, starting_cash: Decimal) -> list[AgentSummary]:
+        with self.engine.connect() as connection:
+            return _summaries(connection, None, starting_cash)
+
+    def agent_summary(self, agent_id: int, *, starting_cash: Decimal) -> AgentSummary | None:
+        with self.engine.connect() as connection:
+            found = _summaries(connection, agent_id, starting_cash)
+        return found[0] if found else None
+
+    def equity_series(
+        self, agent_id: int, *, start: datetime | None, end: datetime | None, max_points: int
+    ) -> list[EquityPoint]:
+        statement = (
+            select(EQUITY.c.at, EQUITY.c.equity, EQUITY.c.cash, EQUITY.c.peak_equity)
+            .where(EQUITY.c.agent_id == agent_id)
+            .order_by(EQUITY.c.at)
+        )
+        if start is not None:
+            statement = statement.where(EQUITY.c.at >= require_aware(start))
+        if end is not None:
+            statement = statement.where(EQUITY.c.at <= require_aware(end))
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        return [
+            EquityPoint(row.at, row.equity, row.cash, _drawdown_pct(row.equity, row.peak_equity))
+            for row in downsample(rows, max_points, key=lambda row: row.at)
+        ]
+
+    # ------------------------------------------------------------ trades and decisions, newest first
+
+    def trades(self, agent_id: int, *, limit: int, offset: int) -> Page[TradeRow]:
+        statement = (
+            select(TRADES)
+            .where(TRADES.c.agent_id == agent_id)
+            .order_by(TRADES.c.cycle_time.desc(), TRADES.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        total = select(func.count()).select_from(TRADES).where(TRADES.c.agent_id == agent_id)
+        with self.engine.connect() as connection:
+            count = connection.execute(total).scalar_one()
+            items = [
+                TradeRow(r.id, r.agent_id, r.cycle_time, r.symbol, r.side, r.quantity, r.price, r.notional, r.fee)
+                for r in connection.execute(statement)
+            ]
+        return Page(items, count, limit, offset)
+
+    def decisions(self, agent_id: int, *, limit: int, offset: int) -> Page[DecisionRow]:
+        columns = [c for c in DECISIONS.c if c.name not in ("prompt", "raw_response")]  # large; not listed
+        statement = (
+            select(*columns)
+            .where(DECISIONS.c.agent_id == agent_id)
+            .order_by(DECISIONS.c.cycle_time.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        total = select(func.count()).select_from(DECISIONS).where(DECISIONS.c.agent_id == agent_id)
+        with self.engine.connect() as connection:
+            count = connection.execute(total).scalar_one()
+            items = [_decision_row(r) for r in connection.execute(statement)]
+        return Page(items, count, limit, offset)
+
+    # ------------------------------------------------------------ market data
+
+    def latest_prices(self) -> list[PriceRow]:
+        # Per asset and interval, the candle at the latest open time: a correlated MAX on the primary key is one
+        # index seek each. The freshest close across intervals wins; on a tie the finer interval does.
+        per_interval = [_latest_candle_per_asset(interval) for interval in INTERVAL_SECONDS]
+        with self.engine.connect() as connection:
+            rows = connection.execute(union_all(*per_interval)).all()
+        best: dict[str, tuple[datetime, int, Decimal]] = {}
+        for row in rows:
+            seconds = INTERVAL_SECONDS[row.interval]
+            closed = require_aware(row.open_time) + interval_delta(row.interval)
+            current = best.get(row.symbol)
+            if current is None or (closed, -seconds) > (current[0], -current[1]):
+                best[row.symbol] = (closed, seconds, row.close)
+        return [PriceRow(symbol, price, as_of) for symbol, (as_of, _, price) in sorted(best.items())]
+
+    def candles(
+        self, symbol: str, interval: str, *, start: datetime | None, end: datetime | None, limit: int
+    ) -> list[Candle]:
+        """Ascending. With `start`: the first `limit` candles from it; without: the latest `limit` up to `end`."""
+        statement = select(CANDLES).where(CANDLES.c.symbol == symbol, CANDLES.c.interval == interval)
+        if start is not None:
+            statement = statement.where(CANDLES.c.open_time >= require_aware(start))
+        if end is not None:
+            statement = statement.where(CANDLES.c.open_time <= require_aware(end))
+        newest_first = start is None
+        order = CANDLES.c.open_time.desc() if newest_first else CANDLES.c.open_time.asc()
+        with self.engine.connect() as connection:
+            candles = [row_to_candle(r) for r in connection.execute(statement.order_by(order).limit(limit))]
+        if newest_first:
+            candles.reverse()
+        return candles
+
+    def known_symbols(self) -> set[str]:
+        with self.engine.connect() as connection:
+            return set(connection.execute(select(ASSETS.c.symbol)).scalars())
+
+
+def _summaries(connection: Connection, agent_id: int | None, starting_cash: Decimal) -> list[AgentSummary]:
+    # The latest snapshot per agent through a correlated MAX(at): one seek on the (agent_id, at) key per
+    # agent, where GROUP BY + join would aggregate the whole history first.
+    latest_at = select(func.max(EQUITY.c.at)).where(EQUITY.c.agent_id == AGENTS.c.id).scalar_subquery()
+    statement = (
+        select(
+            AGENTS,
+            PORTFOLIOS.c.cash,
+            PORTFOLIOS.c.fees_paid,
+            PORTFOLIOS.c.trade_count,
+            EQUITY.c.at.label("equity_at"),
+            EQUITY.c.equity,
+            EQUITY.c.max_drawdown,
+        )
+        .outerjoin(PORTFOLIOS, PORTFOLIOS.c.agent_id == AGENTS.c.id)
+        .outerjoin(EQUITY, and_(EQUITY.c.agent_id == AGENTS.c.id, EQUITY.c.at == latest_at))
+        .order_by(AGENTS.c.id)
+    )
+    positions_query = select(POSITIONS.c.agent_id, POSITIONS.c.symbol, POSITIONS.c.quantity).order_by(
+        POSITIONS.c.agent_id, POSITIONS.c.symbol
+    )
+    if agent_id is not None:
+        statement = statement.where(AGENTS.c.id == agent_id)
+        positions_query = positions_query.where(POSITIONS.c.agent_id == agent_id)
+    rows = connection.execute(statement).all()
+    positions: dict[int, dict[str, Decimal]] = defaultdict(dict)
+    for p in connection.execute(positions_query):
+        positions[p.agent_id][p.symbol] = p.quantity
+    return [_summary(row, positions.get(row.id, {}), starting_cash) for row in rows]
+
+
+def _summary(row: Any, positions: dict[str, Decimal], starting_cash: Decimal) -> AgentSummary:
+    has_portfolio = row.cash is not None
+    equity: Decimal | None = row.equity
+    return AgentSummary(
+        agent=_agent(row),
+        cash=row.cash if has_portfolio else starting_cash,
+        equity=equity,
+        equity_at=row.equity_at,
+        return_pct=q((equity / starting_cash - 1) * HUNDRED) if equity is not None else None,
+        max_drawdown_pct=q(row.max_drawdown * HUNDRED) if row.max_drawdown is not None else None,
+        trades=row.trade_count if has_portfolio else 0,
+        fees_paid=row.fees_paid if has_portfolio else ZERO,
+        positions=positions,
+    )
+
+
+def _drawdown_pct(equity: Decimal, peak: Decimal) -> Decimal:
+    return q((peak - equity) / peak * HUNDRED) if peak > 0 else ZERO
+
+
+def _decision_row(r: Any) -> DecisionRow:
+    return DecisionRow(
+        id=r.id,
+        agent_id=r.agent_id,
+        cycle_time=r.cycle_time,
+        status=r.status,
+        reasoning=r.reasoning,
+        confidence=r.confidence,
+        hold_reason=r.hold_reason,
+        orders=list(r.orders or []),
+        rejections=list(r.rejections or []),
+        trades=r.trade_count,
+        snapshot_sha256=r.snapshot_sha256,
+        data_staleness_seconds=r.data_staleness_seconds,
+        latency_ms=r.latency_ms,
+        prompt_tokens=r.prompt_tokens,
+        completion_tokens=r.completion_tokens,
+        cost_usd=r.cost_usd,
+        decided_at=r.decided_at,
+    )
+
+
+def _latest_candle_per_asset(interval: str) -> Select[Any]:
+    latest_open = (
+        select(func.max(CANDLES.c.open_time))
+        .where(CANDLES.c.symbol == ASSETS.c.symbol, CANDLES.c.interval == interval)
+        .scalar_subquery()
+    )
+    return select(ASSETS.c.symbol, CANDLES.c.interval, CANDLES.c.open_time, CANDLES.c.close).join(
+        CANDLES,
+        and_(
+            CANDLES.c.symbol == ASSETS.c.symbol,
+            CANDLES.c.interval == interval,
+            CANDLES.c.open_time == latest_open,
+        ),
+    )
+
+
+def downsample(rows: Sequence[T], max_points: int, *, key: Callable[[T], datetime]) -> list[T]:
+    """At most `max_points` rows, in order: the first row plus the last row of each of `max_points - 1`
+    equal-width time buckets (so the newest row is always kept and the curve's shape survives)."""
+    if max_points <= 0:
+        return []
+    if len(rows) <= max_points:
+        return list(rows)
+    if max_points == 1:
+        return [rows[-1]]
+    first, last = key(rows[0]), key(rows[-1])
+    span = last - first
+    buckets = max_points - 1
+    kept: dict[int, T] = {}
+    for row in rows[1:]:
+        offset = key(row) - first
+        index = min(buckets - 1, (offset * buckets) // span) if span else buckets - 1
+        kept[index] = row  # ascending input: the last row seen is the bucket's last
+    return [rows[0], *kept.values()]

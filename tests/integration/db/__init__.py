@@ -1,0 +1,1 @@
+"""Tests of the persistence adapter (shared.adapters.db) on SQLite and PostgreSQL."""
