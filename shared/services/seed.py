@@ -1,0 +1,99 @@
+"""Use case: seed the race with its default assets and one agent of each baseline strategy (idempotent)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from shared.domain.model import Agent, AgentProvider, Asset, Portfolio
+from shared.domain.rules import RaceRules
+from shared.services.ports import UnitOfWorkFactory
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ASSETS: tuple[Asset, ...] = (
+    Asset("BTC", "Bitcoin", "bitcoin"),
+    Asset("ETH", "Ethereum", "ethereum"),
+    Asset("SOL", "Solana", "solana"),
+    Asset("XRP", "XRP", "ripple"),
+    Asset("BNB", "BNB", "binancecoin"),
+)
+
+
+def _baseline(name: str, model: str, strategy: str, **params: Any) -> Agent:
+    # id 0: the repository assigns the real id on add.
+    return Agent(id=0, name=name, provider=AgentProvider.BASELINE, model=model, strategy=strategy, params=params)
+
+
+DEFAULT_BASELINE_AGENTS: tuple[Agent, ...] = (
+    _baseline(
+        "Buy & Hold BTC", "buy_and_hold", "Buys BTC with all its cash on day one, then never trades.", symbol="BTC"
+    ),
+    _baseline(
+        "Momentum 24h",
+        "momentum",
+        "Buys the two assets up most over 24 hours, equally weighted; sells holdings that turned down.",
+        lookback=24,
+        top_n=2,
+        min_momentum="0.01",
+    ),
+    _baseline(
+        "Mean Reversion 24h",
+        "mean_reversion",
+        "Buys assets two standard deviations below their 24-hour mean; sells them one above it.",
+        window=24,
+        entry_z="2",
+        exit_z="1",
+        position_fraction="0.25",
+    ),
+    _baseline(
+        "Random Trader",
+        "random",
+        "Trades a random asset about a third of the time (seeded, so every cycle is reproducible).",
+        seed=42,
+        trade_probability="0.3",
+    ),
+    _baseline("Always Hold", "always_hold", "Keeps its starting cash: the zero line every agent must beat."),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SeedReport:
+    assets_added: int
+    agents_added: int
+    portfolios_created: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "assets_added": self.assets_added,
+            "agents_added": self.agents_added,
+            "portfolios_created": self.portfolios_created,
+        }
+
+
+def seed(
+    *,
+    uow_factory: UnitOfWorkFactory,
+    rules: RaceRules,
+    assets: tuple[Asset, ...] = DEFAULT_ASSETS,
+    agents: tuple[Agent, ...] = DEFAULT_BASELINE_AGENTS,
+) -> SeedReport:
+    """Add missing default assets and agents (matched by symbol and by name) and give every agent without a
+    portfolio its starting cash. Running it again changes nothing; existing rows are never overwritten, so an
+    operator's edits (a deactivated asset or agent) survive a re-seed."""
+    with uow_factory() as uow:
+        known_symbols = {a.symbol for a in uow.assets.list(active_only=False)}
+        new_assets = [a for a in assets if a.symbol not in known_symbols]
+        for asset in new_assets:
+            uow.assets.upsert(asset)
+        new_agents = [uow.agents.add(a) for a in agents if uow.agents.get_by_name(a.name) is None]
+        portfolios_created = 0
+        for agent in uow.agents.list(active_only=False):
+            if uow.portfolios.get(agent.id) is None:
+                uow.portfolios.save(Portfolio(agent.id, rules.starting_cash))
+                portfolios_created += 1
+        uow.commit()
+    report = SeedReport(len(new_assets), len(new_agents), portfolios_created)
+    logger.info("seeded: %s", report.as_dict())
+    return report
