@@ -1,0 +1,1 @@
+"""Market data providers: the bundled replay set (offline) and, later, CoinGecko (live)."""
