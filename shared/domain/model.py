@@ -12,12 +12,14 @@ from typing import Any
 from shared.domain.money import ZERO, q
 
 INTERVAL_SECONDS: Mapping[str, int] = {"30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400}
+# Built once: close_time is read for every candle of every snapshot, on the hot path of a replay.
+_INTERVAL_DELTAS: Mapping[str, timedelta] = {k: timedelta(seconds=v) for k, v in INTERVAL_SECONDS.items()}
 
 
 def interval_delta(interval: str) -> timedelta:
     """The length of a candle interval such as "1h"; ValueError for an unknown interval."""
     try:
-        return timedelta(seconds=INTERVAL_SECONDS[interval])
+        return _INTERVAL_DELTAS[interval]
     except KeyError:
         raise ValueError(f"unknown candle interval {interval!r}; known: {sorted(INTERVAL_SECONDS)}") from None
 

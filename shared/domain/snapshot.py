@@ -26,12 +26,17 @@ class MarketSnapshot:
     def build(cls, cycle_time: datetime, candles: Mapping[str, Sequence[Candle]]) -> MarketSnapshot:
         frozen: dict[str, tuple[Candle, ...]] = {}
         for symbol in sorted(candles):
-            rows = tuple(sorted(candles[symbol], key=lambda c: c.open_time))
-            for candle in rows:
-                if candle.close_time > cycle_time:
-                    raise ValueError(f"look-ahead: {symbol} candle closing {candle.close_time} > {cycle_time}")
-            if rows:
-                frozen[symbol] = rows
+            rows = tuple(candles[symbol])
+            if any(a.open_time >= b.open_time for a, b in zip(rows, rows[1:], strict=False)):
+                rows = tuple(sorted(rows, key=lambda c: c.open_time))
+            if not rows:
+                continue
+            # Ascending and one interval per symbol, so the last candle closes last: checking it checks all.
+            if any(c.interval != rows[-1].interval for c in rows):
+                raise ValueError(f"{symbol}: a snapshot mixes candle intervals")
+            if rows[-1].close_time > cycle_time:
+                raise ValueError(f"look-ahead: {symbol} candle closing {rows[-1].close_time} > {cycle_time}")
+            frozen[symbol] = rows
         return cls(cycle_time, frozen, _fingerprint(cycle_time, frozen))
 
     @property
@@ -50,13 +55,14 @@ class MarketSnapshot:
 
 
 def _fingerprint(cycle_time: datetime, candles: Mapping[str, tuple[Candle, ...]]) -> str:
-    digest = hashlib.sha256(cycle_time.isoformat().encode())
+    """sha256 of a canonical text of the data (one join, one hash: this runs once per cycle)."""
+    parts = [cycle_time.isoformat()]
     for symbol, rows in candles.items():
-        for c in rows:
-            digest.update(
-                f"|{symbol},{c.interval},{c.open_time.isoformat()},{c.open},{c.high},{c.low},{c.close},{c.volume}".encode()
-            )
-    return digest.hexdigest()
+        parts.extend(
+            f"{symbol},{c.interval},{c.open_time.isoformat()},{c.open},{c.high},{c.low},{c.close},{c.volume}"
+            for c in rows
+        )
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
 def candle_problem(candle: Candle, now: datetime) -> str | None:
