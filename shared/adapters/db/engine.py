@@ -11,6 +11,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,7 @@ def make_engine(url: str | URL, **engine_options: Any) -> Engine:
     """An engine for `url`, tuned for its dialect. Extra keyword arguments go to `create_engine`."""
     parsed = normalize_database_url(url)
     backend = parsed.get_backend_name()
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"json_serializer": dumps_json}
     if backend == "sqlite":
         _create_sqlite_folder(parsed)
     elif backend == "postgresql":
@@ -52,6 +55,19 @@ def make_engine(url: str | URL, **engine_options: Any) -> Engine:
     if backend == "sqlite":
         _configure_sqlite(engine)
     return engine
+
+
+def dumps_json(value: Any) -> str:
+    """JSON for JSON columns: Decimals as strings (exact), datetimes as ISO-8601, anything else refused."""
+    return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _create_sqlite_folder(url: URL) -> None:

@@ -98,13 +98,15 @@ class SqlAlchemyRaceQueries:
     # ------------------------------------------------------------ market data
 
     def latest_prices(self) -> list[PriceRow]:
-        # Per asset and interval, the candle at the latest open time: a correlated MAX on the primary key is one
-        # index seek each. The freshest close across intervals wins; on a tie the finer interval does.
+        # Per asset and interval, the newest candle; the freshest close across intervals wins, on a tie the
+        # finer interval.
         per_interval = [_latest_candle_per_asset(interval) for interval in INTERVAL_SECONDS]
         with self.engine.connect() as connection:
             rows = connection.execute(union_all(*per_interval)).all()
         best: dict[str, tuple[datetime, int, Decimal]] = {}
         for row in rows:
+            if row.open_time is None:
+                continue  # no candle of this interval for this asset
             seconds = INTERVAL_SECONDS[row.interval]
             closed = require_aware(row.open_time) + interval_delta(row.interval)
             current = best.get(row.symbol)
@@ -137,7 +139,10 @@ class SqlAlchemyRaceQueries:
 def _summaries(connection: Connection, agent_id: int | None, starting_cash: Decimal) -> list[AgentSummary]:
     # The latest snapshot per agent through a correlated MAX(at): one seek on the (agent_id, at) key per
     # agent, where GROUP BY + join would aggregate the whole history first.
-    latest_at = select(func.max(EQUITY.c.at)).where(EQUITY.c.agent_id == AGENTS.c.id).scalar_subquery()
+    history = EQUITY.alias("history")
+    latest_at = (
+        select(func.max(history.c.at)).where(history.c.agent_id == AGENTS.c.id).correlate(AGENTS).scalar_subquery()
+    )
     statement = (
         select(
             AGENTS,
@@ -208,18 +213,23 @@ def _decision_row(r: Any) -> DecisionRow:
 
 
 def _latest_candle_per_asset(interval: str) -> Select[Any]:
-    latest_open = (
-        select(func.max(CANDLES.c.open_time))
-        .where(CANDLES.c.symbol == ASSETS.c.symbol, CANDLES.c.interval == interval)
-        .scalar_subquery()
-    )
-    return select(ASSETS.c.symbol, CANDLES.c.interval, CANDLES.c.open_time, CANDLES.c.close).join(
-        CANDLES,
-        and_(
-            CANDLES.c.symbol == ASSETS.c.symbol,
-            CANDLES.c.interval == interval,
-            CANDLES.c.open_time == latest_open,
-        ),
+    # Driven by the small assets table: scalar subqueries leave the planner no way to scan all candles, and
+    # each is a backward seek of one row on the (symbol, interval, open_time) key.
+    def newest(column: Any) -> Any:
+        return (
+            select(column)
+            .where(CANDLES.c.symbol == ASSETS.c.symbol, CANDLES.c.interval == interval)
+            .order_by(CANDLES.c.open_time.desc())
+            .limit(1)
+            .correlate(ASSETS)
+            .scalar_subquery()
+        )
+
+    return select(
+        ASSETS.c.symbol,
+        literal(interval).label("interval"),
+        newest(CANDLES.c.open_time).label("open_time"),
+        newest(CANDLES.c.close).label("close"),
     )
 
 

@@ -54,7 +54,7 @@ def decision_record(agent_id: int, cycle_time: datetime, *, trades: int = 1, hol
     )
     executed = tuple(
         Trade("BTC", Side.BUY, Decimal("0.05"), Decimal("42000.5"), Decimal("2100.025"), Decimal("2.100025"))
-        for _ in range(trades)
+        for _ in range(0 if hold else trades)
     )
     return DecisionRecord(
         agent_id=agent_id,
@@ -62,7 +62,7 @@ def decision_record(agent_id: int, cycle_time: datetime, *, trades: int = 1, hol
         snapshot_sha256="ab" * 32,
         decision=decision,
         trades=executed,
-        rejections=(Rejection(rejected, RejectionReason.UNKNOWN_SYMBOL, "DOGE is not traded"),),
+        rejections=() if hold else (Rejection(rejected, RejectionReason.UNKNOWN_SYMBOL, "DOGE is not traded"),),
         data_staleness_seconds=0.0,
         decided_at=cycle_time + timedelta(seconds=3),
     )

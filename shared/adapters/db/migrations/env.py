@@ -6,6 +6,8 @@ The URL is, in order: a connection or URL handed over by `shared.adapters.db.mig
 
 from __future__ import annotations
 
+from logging.config import fileConfig
+
 from alembic import context
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
@@ -14,6 +16,8 @@ from shared.adapters.db.engine import make_engine, normalize_database_url
 from shared.adapters.db.models import metadata
 
 config = context.config
+if config.config_file_name is not None and "connection" not in config.attributes:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)  # the `alembic` command line
 
 
 def database_url() -> URL:
