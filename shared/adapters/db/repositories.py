@@ -6,12 +6,13 @@ tens of thousands of decisions, trades and equity rows, and the ORM's per-object
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, Table, delete, exists, func, insert, select, update
+from sqlalchemy import CursorResult, Result, Table, Update, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -194,7 +195,7 @@ class SqlAlchemyDecisionRepository:
             # A savepoint, so a concurrent writer's row (the unique constraint firing) leaves this unit of
             # work usable and unchanged, as the port promises.
             with self._session.begin_nested():
-                result = self._session.execute(insert(DECISIONS).values(_decision_values(record, cycle_time)))
+                result = self._session.execute(insert(DECISIONS), _decision_values(record, cycle_time))
         except IntegrityError as exc:
             raise DuplicateDecisionError(
                 f"agent {record.agent_id} already has a decision for cycle {cycle_time}"
@@ -291,7 +292,7 @@ class SqlAlchemyEquityRepository:
         }
         try:
             with self._session.begin_nested():  # a concurrent writer got there first: not an error
-                self._session.execute(insert(EQUITY).values(values))
+                self._session.execute(insert(EQUITY), values)
         except IntegrityError:
             return False
         return True
@@ -322,10 +323,24 @@ class SqlAlchemyCycleRepository:
 def _update_or_insert(session: Session, table: Table, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
     """Portable single-row upsert: UPDATE by key, INSERT when nothing matched (the row's writer is unique:
     one agent's cycle, one asset seed, one cycle record)."""
-    condition = [table.c[name] == value for name, value in key.items()]
-    result = session.execute(update(table).where(*condition).values(dict(values)))
+    statement = _update_by_key(table, tuple(key), tuple(values))
+    parameters = {f"key_{name}": value for name, value in key.items()} | {
+        f"new_{name}": value for name, value in values.items()
+    }
+    result = session.execute(statement, parameters)
     if cast(CursorResult[Any], result).rowcount == 0:
-        session.execute(insert(table).values({**key, **values}))
+        session.execute(insert(table), {**key, **values})
+
+
+@functools.cache
+def _update_by_key(table: Table, key: tuple[str, ...], names: tuple[str, ...]) -> Update:
+    # Built once per shape with bound parameters: a replay runs this tens of thousands of times, and
+    # statements with inline values cost more to build than to execute.
+    return (
+        update(table)
+        .where(*(table.c[name] == bindparam(f"key_{name}") for name in key))
+        .values({name: bindparam(f"new_{name}") for name in names})
+    )
 
 
 def _inserted_id(result: Result[Any]) -> int:
