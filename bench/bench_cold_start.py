@@ -15,7 +15,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 7
-THIRD_PARTY = "import azure.functions, fastapi, pydantic, pydantic_settings, sqlalchemy, sqlalchemy.orm, httpx, tenacity"
+THIRD_PARTY = (
+    "import azure.functions, fastapi, pydantic, pydantic_settings, sqlalchemy, sqlalchemy.orm, httpx, tenacity"
+)
 FORBIDDEN = ("torch", "alembic", "azure.identity", "azure.monitor", "opentelemetry", "numpy", "pandas")
 
 PROBE = """

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from shared.bootstrap import Container, bootstrap, set_container
 from shared.config import Settings
+
+if TYPE_CHECKING:
+    from shared.services.cycle import CycleReport
 
 log = logging.getLogger("trading_race.local")
 
@@ -66,10 +71,8 @@ async def run_simulated_cycles(container: Container, options: LocalRaceOptions, 
         print(progress_line(container, sim_time, cycle), flush=True)
         cycles += 1
         sim_time += step
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=options.seconds_per_cycle)
-        except TimeoutError:
-            pass
     return cycles
 
 
@@ -81,8 +84,9 @@ def _replay_exhausted(container: Container, sim_time: datetime) -> bool:
     return newest is None or sim_time - newest > timedelta(days=1)
 
 
-def progress_line(container: Container, sim_time: datetime, cycle: object) -> str:
-    """One line per cycle: time, decisions, trades and the current leader."""
+def progress_line(container: Container, sim_time: datetime, cycle: CycleReport) -> str:
+    """One line per cycle: time, decisions (and the HOLD fallbacks among them), trades and the current leader."""
+    from shared.services.cycle import VOLUNTARY_HOLD
     from shared.services.leaderboard import leaderboard
 
     rows = leaderboard(container.queries, starting_cash=container.settings.race.starting_cash)
@@ -92,11 +96,11 @@ def progress_line(container: Container, sim_time: datetime, cycle: object) -> st
         equity = top.equity if top.equity is not None else top.cash
         pct = top.return_pct if top.return_pct is not None else Decimal(0)
         leader = f"{top.agent.name} ${equity:,.2f} ({pct:+.2f}%)"
-    report = getattr(cycle, "as_dict", dict)()
-    holds = sum(report.get("holds", {}).values()) if isinstance(report.get("holds"), dict) else 0
+    fallbacks = sum(n for reason, n in cycle.holds.items() if reason != VOLUNTARY_HOLD)
+    note = f" | {cycle.note}" if cycle.note else ""
     return (
-        f"{sim_time:%Y-%m-%d %H:%M} UTC | decisions {report.get('decided', 0)} (holds {holds}, "
-        f"skipped {report.get('skipped', 0)}) | trades {report.get('trades', 0)} | leader: {leader}"
+        f"{sim_time:%Y-%m-%d %H:%M} UTC | decisions {cycle.decided} (fallback holds {fallbacks}) | "
+        f"trades {cycle.trades} | rejected {cycle.rejections} | leader: {leader}{note}"
     )
 
 
@@ -145,10 +149,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.setup_only:
         print(f"Database ready: {settings.database_url.split('@')[-1]}", flush=True)
         return
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(container, options))
-    except KeyboardInterrupt:
-        pass
     print("Race stopped. Run `make run` again to resume from the database.", flush=True)
 
 

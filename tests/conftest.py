@@ -20,4 +20,4 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
     from shared import config
 
     monkeypatch.setattr(config, "LOCAL_SETTINGS_FILE", tmp_path_factory.getbasetemp() / "no-local.settings.json")
-    yield
+    return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +28,7 @@ class MarketSnapshot:
         frozen: dict[str, tuple[Candle, ...]] = {}
         for symbol in sorted(candles):
             rows = tuple(candles[symbol])
-            if any(a.open_time >= b.open_time for a, b in zip(rows, rows[1:], strict=False)):
+            if any(a.open_time >= b.open_time for a, b in itertools.pairwise(rows)):
                 rows = tuple(sorted(rows, key=lambda c: c.open_time))
             if not rows:
                 continue
