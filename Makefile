@@ -39,8 +39,10 @@ migrate: $(STAMP)
 sql-script: $(STAMP)
 	$(PY) -m shared.adapters.db.migrate sql --dialect mssql -o build/azure-sql-migration.sql
 
+## Print the performance figures (bench/README.md); PostgreSQL is started for the API bench's second run
 bench: $(STAMP)
-	scripts/with-services.sh bash -c 'for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done'
+	scripts/with-services.sh bash -c 'set -e; export PYTHONPATH=.; for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f; done; echo "== bench/bench_api.py --postgres"; $(PY) bench/bench_api.py --postgres'
+
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache

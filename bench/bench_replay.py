@@ -59,14 +59,19 @@ def main() -> None:
     logging.disable(logging.INFO)
 
     ours, decisions, trades = run_ours(args.cycles)
-    print(f"ours       : {args.cycles} cycles in {ours:6.2f} s = {args.cycles / ours:7.1f} cycles/s "
-          f"({decisions} decisions, {trades} trades persisted)")
+    print(
+        f"ours       : {args.cycles} cycles in {ours:6.2f} s = {args.cycles / ours:7.1f} cycles/s "
+        f"({decisions} decisions, {trades} trades persisted)"
+    )
     if args.skip_backtrader:
         return
     from bench.backtrader_baselines import run_backtrader
 
     theirs = run_backtrader(args.cycles)
-    print(f"backtrader : {args.cycles} bars in {theirs:6.2f} s = {args.cycles / theirs:7.1f} bars/s (5 strategies, 5 feeds)")
+    print(
+        f"backtrader : {args.cycles} bars in {theirs:6.2f} s = {args.cycles / theirs:7.1f} bars/s "
+        "(5 strategies x 5 feeds)"
+    )
     print(f"ratio      : ours is {theirs / ours:.2f}x backtrader's speed")
 
 

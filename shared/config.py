@@ -43,7 +43,7 @@ class RaceSettings(_Section):
     cycle_minutes: int = Field(60, alias="CycleMinutes", ge=1, le=1440)
     snapshot_candles: int = Field(48, alias="SnapshotCandles", ge=2, le=1000)
     agent_timeout_seconds: float = Field(30.0, alias="AgentTimeoutSeconds", gt=0, le=600)
-    max_concurrent_agents: int = Field(16, alias="MaxConcurrentAgents", ge=1, le=256)
+    max_concurrent_agents: int = Field(32, alias="MaxConcurrentAgents", ge=1, le=256)
     random_seed: int = Field(42, alias="RandomSeed")
 
     def rules(self) -> RaceRules:
