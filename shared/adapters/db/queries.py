@@ -45,21 +45,33 @@ class SqlAlchemyRaceQueries:
     def equity_series(
         self, agent_id: int, *, start: datetime | None, end: datetime | None, max_points: int
     ) -> list[EquityPoint]:
-        statement = (
-            select(EQUITY.c.at, EQUITY.c.equity, EQUITY.c.cash, EQUITY.c.peak_equity)
-            .where(EQUITY.c.agent_id == agent_id)
-            .order_by(EQUITY.c.at)
-        )
+        """At most `max_points` points, oldest first, always including the first and the newest.
+
+        A year of hourly snapshots is 8,760 rows: the database counts them and keeps every k-th one with
+        ROW_NUMBER() (SQLite, PostgreSQL and SQL Server alike), so only the kept rows cross into Python."""
+        conditions = [EQUITY.c.agent_id == agent_id]
         if start is not None:
-            statement = statement.where(EQUITY.c.at >= require_aware(start))
+            conditions.append(EQUITY.c.at >= require_aware(start))
         if end is not None:
-            statement = statement.where(EQUITY.c.at <= require_aware(end))
+            conditions.append(EQUITY.c.at <= require_aware(end))
+        columns = (EQUITY.c.at, EQUITY.c.equity, EQUITY.c.cash, EQUITY.c.peak_equity)
         with self.engine.connect() as connection:
-            rows = connection.execute(statement).all()
-        return [
-            EquityPoint(row.at, row.equity, row.cash, _drawdown_pct(row.equity, row.peak_equity))
-            for row in downsample(rows, max_points, key=lambda row: row.at)
-        ]
+            count = connection.execute(select(func.count()).select_from(EQUITY).where(*conditions)).scalar_one()
+            if count <= max_points or max_points < 3:
+                statement = select(*columns).where(*conditions).order_by(EQUITY.c.at)
+                rows: Sequence[Any] = downsample(connection.execute(statement).all(), max_points, key=lambda r: r.at)
+            else:
+                # Every `stride`-th row counted back from the newest, plus the first: <= max_points rows.
+                stride = -(-(count - 1) // (max_points - 2))
+                position = func.row_number().over(order_by=EQUITY.c.at).label("position")
+                numbered = select(*columns, position).where(*conditions).subquery()
+                statement = (
+                    select(numbered.c.at, numbered.c.equity, numbered.c.cash, numbered.c.peak_equity)
+                    .where((numbered.c.position == 1) | ((count - numbered.c.position) % stride == 0))
+                    .order_by(numbered.c.at)
+                )
+                rows = connection.execute(statement).all()
+        return [EquityPoint(row.at, row.equity, row.cash, _drawdown_pct(row.equity, row.peak_equity)) for row in rows]
 
     # ------------------------------------------------------------ trades and decisions, newest first
 
