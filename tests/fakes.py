@@ -98,6 +98,9 @@ class FakeCandleRepository:
         rows = self._uow.state.candles.get((symbol, interval))
         return max(rows) if rows else None
 
+    def latest_open_times(self, symbols: Iterable[str], interval: str) -> dict[str, datetime | None]:
+        return {symbol: self.latest_open_time(symbol, interval) for symbol in symbols}
+
 
 class FakeAgentRepository:
     def __init__(self, uow: FakeUnitOfWork) -> None:
@@ -133,6 +136,9 @@ class FakePortfolioRepository:
         stored = self._uow.state.portfolios.get(agent_id)
         return stored.copy() if stored else None
 
+    def get_many(self, agent_ids: Iterable[int]) -> dict[int, Portfolio]:
+        return {agent_id: p for agent_id in agent_ids if (p := self.get(agent_id)) is not None}
+
     def save(self, portfolio: Portfolio) -> None:
         if portfolio.agent_id in self._uow.factory.failing_portfolio_saves:
             raise RuntimeError(f"simulated database error saving portfolio {portfolio.agent_id}")
@@ -154,6 +160,10 @@ class FakeDecisionRepository:
             raise DuplicateDecisionError(f"agent {record.agent_id} already decided cycle {record.cycle_time}")
         self._uow.state.decisions[key] = record
 
+    def cycle_totals(self, cycle_time: datetime) -> tuple[int, int]:
+        records = [r for (_, at), r in self._uow.state.decisions.items() if at == cycle_time]
+        return len(records), sum(len(r.trades) for r in records)
+
 
 class FakeEquityRepository:
     def __init__(self, uow: FakeUnitOfWork) -> None:
@@ -162,6 +172,9 @@ class FakeEquityRepository:
     def latest(self, agent_id: int) -> EquitySnapshot | None:
         rows = self._uow.state.equity.get(agent_id)
         return max(rows, key=lambda s: s.at) if rows else None
+
+    def latest_many(self, agent_ids: Iterable[int]) -> dict[int, EquitySnapshot]:
+        return {agent_id: s for agent_id in agent_ids if (s := self.latest(agent_id)) is not None}
 
     def add(self, snapshot: EquitySnapshot) -> bool:
         rows = self._uow.state.equity.setdefault(snapshot.agent_id, [])

@@ -87,15 +87,9 @@ async def run_cycle(
     started_at = datetime.now(UTC)
     started = time.perf_counter()
 
-    with uow_factory() as uow:
-        active = uow.agents.list(active_only=True)
-        already_decided = uow.decisions.decided_agent_ids(cycle_time)
-        pending = sorted((a for a in active if a.id not in already_decided), key=lambda a: a.id)
-        symbols = [asset.symbol for asset in uow.assets.list(active_only=True)]
-        snapshot = MarketSnapshot.build(
-            cycle_time, uow.candles.window(symbols, interval, at=cycle_time, count=snapshot_candles)
-        )
-        portfolios = {a.id: uow.portfolios.get(a.id) or Portfolio(a.id, rules.starting_cash) for a in pending}
+    # Database work runs in a worker thread: the event loop keeps serving (HTTP, other agents) meanwhile.
+    loaded = await asyncio.to_thread(_load, uow_factory, cycle_time, rules, interval, snapshot_candles)
+    active, pending, snapshot, portfolios = loaded
     skipped = len(active) - len(pending)
 
     def report(**values: Any) -> CycleReport:
@@ -126,67 +120,25 @@ async def run_cycle(
         pending, clients, snapshot, portfolios, rules, timeout_s=agent_timeout_s, max_concurrency=max_concurrency
     )
 
-    prices = snapshot.last_prices
-    decided, trades, rejections = 0, 0, 0
-    holds: Counter[str] = Counter()
-    failed: list[int] = []
-    for agent in pending:  # sequential and in id order: one short transaction per agent, deterministic logs
-        decision = decisions[agent.id]
-        try:
-            with uow_factory() as uow:
-                try:
-                    portfolio = uow.portfolios.get(agent.id) or Portfolio(agent.id, rules.starting_cash)
-                    result = execute_orders(portfolio, decision.orders, prices, rules)
-                    uow.portfolios.save(result.portfolio)
-                    uow.decisions.add(
-                        DecisionRecord(
-                            agent_id=agent.id,
-                            cycle_time=cycle_time,
-                            snapshot_sha256=snapshot.sha256,
-                            decision=decision,
-                            trades=result.trades,
-                            rejections=result.rejections,
-                            data_staleness_seconds=staleness_s,
-                            decided_at=datetime.now(UTC),
-                        )
-                    )
-                    uow.commit()
-                except Exception:
-                    uow.rollback()
-                    raise
-        except DuplicateDecisionError:
-            skipped += 1  # a concurrent run of this cycle got there first: its decision stands
-            continue
-        except Exception:
-            logger.exception("cycle %s: could not record agent %d's decision", cycle_time.isoformat(), agent.id)
-            failed.append(agent.id)
-            continue
-        decided += 1
-        trades += len(result.trades)
-        rejections += len(result.rejections)
-        if not decision.orders:
-            holds[decision.hold_reason or VOLUNTARY_HOLD] += 1
-
-    _record_cycle(
-        uow_factory,
-        CycleRecord(
+    def write() -> _Written:  # one thread hop for every agent's transaction and the cycle summary
+        written = _record_decisions(uow_factory, pending, decisions, snapshot, rules, staleness_s)
+        _record_cycle(
+            uow_factory,
             cycle_time=cycle_time,
             snapshot_sha256=snapshot.sha256,
             agents=len(active),
-            # Agents decided by an earlier (partial) run count too: the record describes the cycle, not this run.
-            decisions=len(already_decided & {a.id for a in active}) + decided,
-            trades=trades,
             started_at=started_at,
-            finished_at=datetime.now(UTC),
-        ),
-    )
+        )
+        return written
+
+    written = await asyncio.to_thread(write)
     return report(
-        decided=decided,
-        skipped=skipped,
-        holds=dict(holds),
-        trades=trades,
-        rejections=rejections,
-        failed=tuple(failed),
+        decided=written.decided,
+        skipped=skipped + written.duplicates,
+        holds=dict(written.holds),
+        trades=written.trades,
+        rejections=written.rejections,
+        failed=tuple(written.failed),
         data_staleness_seconds=staleness_s,
     )
 
@@ -247,10 +199,105 @@ def _invalid_decision(decision: object) -> str | None:
     return None
 
 
-def _record_cycle(uow_factory: UnitOfWorkFactory, record: CycleRecord) -> None:
+def _load(
+    uow_factory: UnitOfWorkFactory, cycle_time: datetime, rules: RaceRules, interval: str, snapshot_candles: int
+) -> tuple[list[Agent], list[Agent], MarketSnapshot, dict[int, Portfolio]]:
+    """Active agents, the pending ones (not decided yet), the snapshot and the pending agents' portfolios."""
+    with uow_factory() as uow:
+        active = uow.agents.list(active_only=True)
+        already_decided = uow.decisions.decided_agent_ids(cycle_time)
+        pending = sorted((a for a in active if a.id not in already_decided), key=lambda a: a.id)
+        symbols = [asset.symbol for asset in uow.assets.list(active_only=True)]
+        snapshot = MarketSnapshot.build(
+            cycle_time, uow.candles.window(symbols, interval, at=cycle_time, count=snapshot_candles)
+        )
+        stored = uow.portfolios.get_many(a.id for a in pending) if snapshot.candles and pending else {}
+    portfolios = {a.id: stored.get(a.id) or Portfolio(a.id, rules.starting_cash) for a in pending}
+    return active, pending, snapshot, portfolios
+
+
+@dataclass(slots=True)
+class _Written:
+    decided: int = 0
+    duplicates: int = 0
+    trades: int = 0
+    rejections: int = 0
+    holds: Counter[str] = field(default_factory=Counter)
+    failed: list[int] = field(default_factory=list)
+
+
+def _record_decisions(
+    uow_factory: UnitOfWorkFactory,
+    pending: Sequence[Agent],
+    decisions: Mapping[int, AgentDecision],
+    snapshot: MarketSnapshot,
+    rules: RaceRules,
+    staleness_s: float | None,
+) -> _Written:
+    """Execute and record each decision, sequentially and in id order: one short transaction per agent
+    (the portfolio is read again inside it, so a concurrent writer's change is never overwritten)."""
+    prices = snapshot.last_prices
+    written = _Written()
+    for agent in pending:
+        decision = decisions[agent.id]
+        try:
+            with uow_factory() as uow:
+                try:
+                    portfolio = uow.portfolios.get(agent.id) or Portfolio(agent.id, rules.starting_cash)
+                    result = execute_orders(portfolio, decision.orders, prices, rules)
+                    uow.portfolios.save(result.portfolio)
+                    uow.decisions.add(
+                        DecisionRecord(
+                            agent_id=agent.id,
+                            cycle_time=snapshot.cycle_time,
+                            snapshot_sha256=snapshot.sha256,
+                            decision=decision,
+                            trades=result.trades,
+                            rejections=result.rejections,
+                            data_staleness_seconds=staleness_s,
+                            decided_at=datetime.now(UTC),
+                        )
+                    )
+                    uow.commit()
+                except Exception:
+                    uow.rollback()
+                    raise
+        except DuplicateDecisionError:
+            written.duplicates += 1  # a concurrent run of this cycle got there first: its decision stands
+            continue
+        except Exception:
+            logger.exception(
+                "cycle %s: could not record agent %d's decision", snapshot.cycle_time.isoformat(), agent.id
+            )
+            written.failed.append(agent.id)
+            continue
+        written.decided += 1
+        written.trades += len(result.trades)
+        written.rejections += len(result.rejections)
+        if not decision.orders:
+            written.holds[decision.hold_reason or VOLUNTARY_HOLD] += 1
+    return written
+
+
+def _record_cycle(
+    uow_factory: UnitOfWorkFactory, *, cycle_time: datetime, snapshot_sha256: str, agents: int, started_at: datetime
+) -> None:
+    """The cycle's summary row, with totals counted from the stored decisions: an earlier partial run's
+    decisions and trades count too (the record describes the cycle, not this run)."""
     try:
         with uow_factory() as uow:
-            uow.cycles.add(record)
+            decisions, trades = uow.decisions.cycle_totals(cycle_time)
+            uow.cycles.add(
+                CycleRecord(
+                    cycle_time=cycle_time,
+                    snapshot_sha256=snapshot_sha256,
+                    agents=agents,
+                    decisions=decisions,
+                    trades=trades,
+                    started_at=started_at,
+                    finished_at=datetime.now(UTC),
+                )
+            )
             uow.commit()
     except Exception:  # the decisions are already committed; a missing summary row must not fail the cycle
-        logger.exception("cycle %s: could not record the cycle summary", record.cycle_time.isoformat())
+        logger.exception("cycle %s: could not record the cycle summary", cycle_time.isoformat())

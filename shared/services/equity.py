@@ -36,15 +36,16 @@ def snapshot_equity(*, uow_factory: UnitOfWorkFactory, at: datetime, interval: s
         raise ValueError("naive `at`: equity times are always UTC-aware")
     written = skipped = 0
     with uow_factory() as uow:
-        portfolios = [p for a in uow.agents.list(active_only=False) if (p := uow.portfolios.get(a.id)) is not None]
+        portfolios = list(uow.portfolios.get_many(a.id for a in uow.agents.list(active_only=False)).values())
         # Inactive assets still price the positions an agent may hold in them.
         symbols = {asset.symbol for asset in uow.assets.list(active_only=False)}
         symbols.update(s for p in portfolios for s in p.positions)
         latest = uow.candles.window(sorted(symbols), interval, at=at, count=1)
         prices = {symbol: rows[-1].close for symbol, rows in latest.items() if rows}
+        previous_by_agent = uow.equity.latest_many(p.agent_id for p in portfolios)
 
-        for portfolio in portfolios:
-            previous = uow.equity.latest(portfolio.agent_id)
+        for portfolio in sorted(portfolios, key=lambda p: p.agent_id):
+            previous = previous_by_agent.get(portfolio.agent_id)
             if previous is not None and previous.at >= at:
                 skipped += 1  # never rewrite history: running peak/drawdown depend on the order of snapshots
                 continue

@@ -57,7 +57,7 @@ def ingest_market_data(
 
     with uow_factory() as uow:
         assets = uow.assets.list(active_only=True)
-        stored_latest = {a.symbol: uow.candles.latest_open_time(a.symbol, interval) for a in assets}
+        stored_latest = uow.candles.latest_open_times([a.symbol for a in assets], interval)
 
     fetched = 0
     to_store: list[Candle] = []

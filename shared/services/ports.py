@@ -49,6 +49,9 @@ class CandleRepository(Protocol):
         ...
 
     def latest_open_time(self, symbol: str, interval: str) -> datetime | None: ...
+    def latest_open_times(self, symbols: Iterable[str], interval: str) -> dict[str, datetime | None]:
+        """`latest_open_time` for each symbol, in one round trip."""
+        ...
 
 
 class AgentRepository(Protocol):
@@ -64,6 +67,10 @@ class AgentRepository(Protocol):
 
 class PortfolioRepository(Protocol):
     def get(self, agent_id: int) -> Portfolio | None: ...
+    def get_many(self, agent_ids: Iterable[int]) -> dict[int, Portfolio]:
+        """The stored portfolios of these agents (agents without one are absent), in one round trip."""
+        ...
+
     def save(self, portfolio: Portfolio) -> None:
         """Insert or replace the portfolio's cash, counters and the full set of positions."""
         ...
@@ -89,9 +96,17 @@ class DecisionRepository(Protocol):
         """Store the decision and its trades; raises DuplicateDecisionError if (agent, cycle) exists."""
         ...
 
+    def cycle_totals(self, cycle_time: datetime) -> tuple[int, int]:
+        """(decisions, trades) stored for the cycle, whichever run wrote them."""
+        ...
+
 
 class EquityRepository(Protocol):
     def latest(self, agent_id: int) -> EquitySnapshot | None: ...
+    def latest_many(self, agent_ids: Iterable[int]) -> dict[int, EquitySnapshot]:
+        """`latest` for each agent that has a snapshot, in one round trip."""
+        ...
+
     def add(self, snapshot: EquitySnapshot) -> bool:
         """Store the snapshot unless (agent, at) exists; True when a row was written."""
         ...
@@ -110,7 +125,8 @@ class CycleRecord:
 
 class CycleRepository(Protocol):
     def add(self, record: CycleRecord) -> None:
-        """Record a finished cycle; a second record for the same cycle_time updates the counters."""
+        """Record a finished cycle; a second record for the same cycle_time replaces the counters (the service
+        passes the cycle's totals from `DecisionRepository.cycle_totals`, so a re-run never undercounts)."""
         ...
 
     def latest_time(self) -> datetime | None: ...

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -77,6 +78,19 @@ class CandleRow(Base):
     low: Mapped[Decimal]
     close: Mapped[Decimal]
     volume: Mapped[Decimal] = mapped_column(ScaledDecimal(VOLUME_SCALE))
+    # Set by every upsert that writes the row, from the "candles" sequence: readers that cache candles ask
+    # for the rows above the highest revision they have seen (see adapters/db/candles.py).
+    revision: Mapped[int] = mapped_column(BigInteger, server_default="0", index=True)
+
+
+class SequenceRow(Base):
+    """Named counters whose increments are serialized by the row's write lock (portable, unlike SEQUENCE
+    objects on SQLite)."""
+
+    __tablename__ = "sequences"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class AgentRow(Base):

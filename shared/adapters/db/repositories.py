@@ -1,20 +1,37 @@
 """SQLAlchemy implementations of the write-side repository ports, mapping rows to domain dataclasses.
 
-Writes use Core statements (executemany for trades), not ORM unit-of-work flushes: a year-long replay writes
-tens of thousands of decisions, trades and equity rows, and the ORM's per-object bookkeeping buys nothing here.
+Everything runs on one Core `Connection` per unit of work, with statements built once at import (bound
+parameters): a year-long replay runs these tens of thousands of times, and building a select() per call, or
+the ORM session around it, costs more than the database work. Inserts that must not duplicate a row use
+`ON CONFLICT DO NOTHING` where the dialect has it (one statement, and the transaction stays usable), and
+check-then-insert inside a savepoint elsewhere.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, Table, Update, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Insert,
+    Result,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from shared.adapters.db.candles import SqlAlchemyCandleRepository
 from shared.adapters.db.models import (
@@ -67,55 +84,108 @@ EQUITY = _table(EquitySnapshotRow)
 CYCLES = _table(CycleRow)
 
 
+_ASSETS_ALL = select(ASSETS).order_by(ASSETS.c.symbol)
+_ASSETS_ACTIVE = _ASSETS_ALL.where(ASSETS.c.active.is_(True))
+_AGENTS_ALL = select(AGENTS).order_by(AGENTS.c.id)
+_AGENTS_ACTIVE = _AGENTS_ALL.where(AGENTS.c.active.is_(True))
+_AGENT_BY_ID = select(AGENTS).where(AGENTS.c.id == bindparam("agent_id"))
+_AGENT_BY_NAME = select(AGENTS).where(AGENTS.c.name == bindparam("name"))
+# One round trip for any number of portfolios: positions joined on (NULL columns for a portfolio without any).
+_PORTFOLIOS_WITH_POSITIONS = (
+    select(
+        PORTFOLIOS.c.agent_id,
+        PORTFOLIOS.c.cash,
+        PORTFOLIOS.c.fees_paid,
+        PORTFOLIOS.c.trade_count,
+        POSITIONS.c.symbol,
+        POSITIONS.c.quantity,
+        POSITIONS.c.avg_cost,
+    )
+    .outerjoin(POSITIONS, POSITIONS.c.agent_id == PORTFOLIOS.c.agent_id)
+    .where(PORTFOLIOS.c.agent_id.in_(bindparam("agent_ids", expanding=True)))
+    .order_by(PORTFOLIOS.c.agent_id, POSITIONS.c.symbol)
+)
+_DELETE_POSITIONS = delete(POSITIONS).where(POSITIONS.c.agent_id == bindparam("agent_id"))
+# Driven by the small agents table: each agent is one seek on the unique (agent_id, cycle_time) index, where a
+# predicate on cycle_time alone would scan every decision ever made.
+_DECIDED_AGENT_IDS = select(DECISIONS.c.agent_id).join_from(
+    AGENTS, DECISIONS, and_(DECISIONS.c.agent_id == AGENTS.c.id, DECISIONS.c.cycle_time == bindparam("cycle_time"))
+)
+_CYCLE_TOTALS = select(func.count(), func.coalesce(func.sum(DECISIONS.c.trade_count), 0)).join_from(
+    AGENTS, DECISIONS, and_(DECISIONS.c.agent_id == AGENTS.c.id, DECISIONS.c.cycle_time == bindparam("cycle_time"))
+)
+_DECISION_EXISTS = select(
+    exists().where(DECISIONS.c.agent_id == bindparam("agent_id"), DECISIONS.c.cycle_time == bindparam("cycle_time"))
+)
+_EQUITY_LATEST = select(EQUITY).where(EQUITY.c.agent_id == bindparam("agent_id")).order_by(EQUITY.c.at.desc()).limit(1)
+_EQUITY_HISTORY = EQUITY.alias("history")
+_EQUITY_LATEST_MANY = select(EQUITY).where(
+    EQUITY.c.agent_id.in_(bindparam("agent_ids", expanding=True)),
+    EQUITY.c.at
+    == select(func.max(_EQUITY_HISTORY.c.at))
+    .where(_EQUITY_HISTORY.c.agent_id == EQUITY.c.agent_id)
+    .correlate(EQUITY)
+    .scalar_subquery(),
+)
+_EQUITY_EXISTS = select(exists().where(EQUITY.c.agent_id == bindparam("agent_id"), EQUITY.c.at == bindparam("at")))
+_CYCLES_LATEST = select(func.max(CYCLES.c.cycle_time))
+ON_CONFLICT_DIALECTS = ("sqlite", "postgresql")
+
+
+@functools.cache
+def _insert_unless_exists(table: Table, key: tuple[str, ...], dialect_name: str) -> Insert:
+    """INSERT ... ON CONFLICT (key) DO NOTHING RETURNING the key: a row comes back only when one was written."""
+    base = sqlite.insert(table) if dialect_name == "sqlite" else postgresql.insert(table)
+    returned = table.c.id if "id" in table.c else table.c[key[0]]
+    return base.on_conflict_do_nothing(index_elements=[table.c[name] for name in key]).returning(returned)
+
+
 class SqlAlchemyAssetRepository:
     """Tradable assets; the live provider's id is data, so adding an asset needs no code change."""
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
 
     def list(self, *, active_only: bool = True) -> list[Asset]:
-        statement = select(ASSETS).order_by(ASSETS.c.symbol)
-        if active_only:
-            statement = statement.where(ASSETS.c.active.is_(True))
-        return [Asset(r.symbol, r.name, r.coingecko_id, r.active) for r in self._session.execute(statement)]
+        statement = _ASSETS_ACTIVE if active_only else _ASSETS_ALL
+        return [Asset(r.symbol, r.name, r.coingecko_id, r.active) for r in self._connection.execute(statement)]
 
     def upsert(self, asset: Asset) -> None:
         values = {"name": asset.name, "coingecko_id": asset.coingecko_id, "active": asset.active}
-        _update_or_insert(self._session, ASSETS, {"symbol": asset.symbol}, values)
+        _update_or_insert(self._connection, ASSETS, {"symbol": asset.symbol}, values)
 
 
 class SqlAlchemyAgentRepository:
     """Racers; `name` is unique, `id` is assigned by the database."""
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
 
     def list(self, *, active_only: bool = False) -> list[Agent]:
-        statement = select(AGENTS).order_by(AGENTS.c.id)
-        if active_only:
-            statement = statement.where(AGENTS.c.active.is_(True))
-        return [_agent(row) for row in self._session.execute(statement)]
+        statement = _AGENTS_ACTIVE if active_only else _AGENTS_ALL
+        return [_agent(row) for row in self._connection.execute(statement)]
 
     def get(self, agent_id: int) -> Agent | None:
-        row = self._session.execute(select(AGENTS).where(AGENTS.c.id == agent_id)).first()
+        row = self._connection.execute(_AGENT_BY_ID, {"agent_id": agent_id}).first()
         return _agent(row) if row else None
 
     def get_by_name(self, name: str) -> Agent | None:
-        row = self._session.execute(select(AGENTS).where(AGENTS.c.name == name)).first()
+        row = self._connection.execute(_AGENT_BY_NAME, {"name": name}).first()
         return _agent(row) if row else None
 
     def add(self, agent: Agent) -> Agent:
-        result = self._session.execute(
-            insert(AGENTS).values(
-                name=agent.name,
-                provider=agent.provider,
-                model=agent.model,
-                strategy=agent.strategy,
-                params=dict(agent.params),
-                active=agent.active,
-                inactive_reason=agent.inactive_reason,
-                created_at=datetime.now(UTC),
-            )
+        result = self._connection.execute(
+            _insert(AGENTS),
+            {
+                "name": agent.name,
+                "provider": agent.provider,
+                "model": agent.model,
+                "strategy": agent.strategy,
+                "params": dict(agent.params),
+                "active": agent.active,
+                "inactive_reason": agent.inactive_reason,
+                "created_at": datetime.now(UTC),
+            },
         )
         new_id = _inserted_id(result)
         return Agent(
@@ -130,8 +200,12 @@ class SqlAlchemyAgentRepository:
         )
 
     def set_active(self, agent_id: int, *, active: bool, reason: str | None) -> None:
-        self._session.execute(
-            update(AGENTS).where(AGENTS.c.id == agent_id).values(active=active, inactive_reason=reason)
+        _update_or_insert(
+            self._connection,
+            AGENTS,
+            {"id": agent_id},
+            {"active": active, "inactive_reason": reason},
+            insert_missing=False,
         )
 
 
@@ -142,68 +216,92 @@ def _agent(row: Any) -> Agent:
 
 
 class SqlAlchemyPortfolioRepository:
-    """Cash and counters on one row, positions on their own rows; `save` replaces the whole set."""
+    """Cash and counters on one row, positions on their own rows; `save` replaces the whole set.
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    Portfolios read in this unit of work are remembered, so saving one unchanged (an agent that held) writes
+    nothing: the stored rows are already exactly that portfolio."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._stored: dict[int, Portfolio] = {}
 
     def get(self, agent_id: int) -> Portfolio | None:
-        row = self._session.execute(select(PORTFOLIOS).where(PORTFOLIOS.c.agent_id == agent_id)).first()
-        if row is None:
-            return None
-        positions = {
-            p.symbol: Position(p.quantity, p.avg_cost)
-            for p in self._session.execute(
-                select(POSITIONS).where(POSITIONS.c.agent_id == agent_id).order_by(POSITIONS.c.symbol)
-            )
-        }
-        return Portfolio(agent_id, row.cash, positions, row.fees_paid, row.trade_count)
+        return self.get_many((agent_id,)).get(agent_id)
+
+    def get_many(self, agent_ids: Iterable[int]) -> dict[int, Portfolio]:
+        ids = sorted(set(agent_ids))
+        if not ids:
+            return {}
+        found: dict[int, Portfolio] = {}
+        for row in self._connection.execute(_PORTFOLIOS_WITH_POSITIONS, {"agent_ids": ids}):
+            portfolio = found.get(row.agent_id)
+            if portfolio is None:
+                portfolio = found[row.agent_id] = Portfolio(row.agent_id, row.cash, {}, row.fees_paid, row.trade_count)
+            if row.symbol is not None:
+                portfolio.positions[row.symbol] = Position(row.quantity, row.avg_cost)
+        for agent_id, portfolio in found.items():
+            self._stored[agent_id] = portfolio.copy()
+        return found
 
     def save(self, portfolio: Portfolio) -> None:
+        if self._stored.get(portfolio.agent_id) == portfolio:
+            return
         values = {
             "cash": portfolio.cash,
             "fees_paid": portfolio.fees_paid,
             "trade_count": portfolio.trade_count,
             "updated_at": datetime.now(UTC),
         }
-        _update_or_insert(self._session, PORTFOLIOS, {"agent_id": portfolio.agent_id}, values)
-        self._session.execute(delete(POSITIONS).where(POSITIONS.c.agent_id == portfolio.agent_id))
+        _update_or_insert(self._connection, PORTFOLIOS, {"agent_id": portfolio.agent_id}, values)
+        self._connection.execute(_DELETE_POSITIONS, {"agent_id": portfolio.agent_id})
         rows = [
             {"agent_id": portfolio.agent_id, "symbol": symbol, "quantity": p.quantity, "avg_cost": p.avg_cost}
             for symbol, p in sorted(portfolio.positions.items())
         ]
         if rows:
-            self._session.execute(insert(POSITIONS), rows)
+            self._connection.execute(_insert(POSITIONS), rows)
+        self._stored[portfolio.agent_id] = portfolio.copy()
 
 
 class SqlAlchemyDecisionRepository:
     """Decisions with their audit trail and trades, unique on (agent, cycle)."""
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self, connection: Connection, *, on_conflict: bool | None = None) -> None:
+        self._connection = connection
+        self._dialect_name = connection.dialect.name
+        self._on_conflict = self._dialect_name in ON_CONFLICT_DIALECTS if on_conflict is None else on_conflict
 
     def decided_agent_ids(self, cycle_time: datetime) -> set[int]:
-        statement = select(DECISIONS.c.agent_id).where(DECISIONS.c.cycle_time == require_aware(cycle_time))
-        return set(self._session.execute(statement).scalars())
+        parameters = {"cycle_time": require_aware(cycle_time)}
+        return set(self._connection.execute(_DECIDED_AGENT_IDS, parameters).scalars())
+
+    def cycle_totals(self, cycle_time: datetime) -> tuple[int, int]:
+        row = self._connection.execute(_CYCLE_TOTALS, {"cycle_time": require_aware(cycle_time)}).one()
+        return int(row[0]), int(row[1])
 
     def add(self, record: DecisionRecord) -> None:
         cycle_time = require_aware(record.cycle_time)
-        already = select(exists().where(DECISIONS.c.agent_id == record.agent_id, DECISIONS.c.cycle_time == cycle_time))
-        if self._session.execute(already).scalar():
-            raise DuplicateDecisionError(f"agent {record.agent_id} already has a decision for cycle {cycle_time}")
-        try:
-            # A savepoint, so a concurrent writer's row (the unique constraint firing) leaves this unit of
-            # work usable and unchanged, as the port promises.
-            with self._session.begin_nested():
-                result = self._session.execute(insert(DECISIONS), _decision_values(record, cycle_time))
-        except IntegrityError as exc:
-            raise DuplicateDecisionError(
-                f"agent {record.agent_id} already has a decision for cycle {cycle_time}"
-            ) from exc
-        decision_id = _inserted_id(result)
+        duplicate = f"agent {record.agent_id} already has a decision for cycle {cycle_time}"
+        values = _decision_values(record, cycle_time)
+        if self._on_conflict:
+            statement = _insert_unless_exists(DECISIONS, ("agent_id", "cycle_time"), self._dialect_name)
+            decision_id = self._connection.execute(statement, values).scalar()
+            if decision_id is None:
+                raise DuplicateDecisionError(duplicate)
+        else:
+            parameters = {"agent_id": record.agent_id, "cycle_time": cycle_time}
+            if self._connection.execute(_DECISION_EXISTS, parameters).scalar():
+                raise DuplicateDecisionError(duplicate)
+            try:
+                # A savepoint, so a concurrent writer's row (the unique constraint firing) leaves this unit of
+                # work usable and unchanged, as the port promises.
+                with self._connection.begin_nested():
+                    decision_id = _inserted_id(self._connection.execute(_insert(DECISIONS), values))
+            except IntegrityError as exc:
+                raise DuplicateDecisionError(duplicate) from exc
         if record.trades:
-            self._session.execute(
-                insert(TRADES),
+            self._connection.execute(
+                _insert(TRADES),
                 [
                     {
                         "decision_id": decision_id,
@@ -267,21 +365,23 @@ def _decimal_text(value: Decimal | None) -> str | None:
 class SqlAlchemyEquityRepository:
     """Marks to market, unique on (agent, at)."""
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self, connection: Connection, *, on_conflict: bool | None = None) -> None:
+        self._connection = connection
+        self._dialect_name = connection.dialect.name
+        self._on_conflict = self._dialect_name in ON_CONFLICT_DIALECTS if on_conflict is None else on_conflict
 
     def latest(self, agent_id: int) -> EquitySnapshot | None:
-        statement = select(EQUITY).where(EQUITY.c.agent_id == agent_id).order_by(EQUITY.c.at.desc()).limit(1)
-        row = self._session.execute(statement).first()
-        if row is None:
-            return None
-        return EquitySnapshot(row.agent_id, row.at, row.equity, row.cash, row.peak_equity, row.max_drawdown)
+        row = self._connection.execute(_EQUITY_LATEST, {"agent_id": agent_id}).first()
+        return _equity(row) if row else None
+
+    def latest_many(self, agent_ids: Iterable[int]) -> dict[int, EquitySnapshot]:
+        ids = sorted(set(agent_ids))
+        if not ids:
+            return {}
+        return {row.agent_id: _equity(row) for row in self._connection.execute(_EQUITY_LATEST_MANY, {"agent_ids": ids})}
 
     def add(self, snapshot: EquitySnapshot) -> bool:
         at = require_aware(snapshot.at)
-        already = select(exists().where(EQUITY.c.agent_id == snapshot.agent_id, EQUITY.c.at == at))
-        if self._session.execute(already).scalar():
-            return False
         values = {
             "agent_id": snapshot.agent_id,
             "at": at,
@@ -290,19 +390,28 @@ class SqlAlchemyEquityRepository:
             "peak_equity": snapshot.peak_equity,
             "max_drawdown": snapshot.max_drawdown,
         }
+        if self._on_conflict:
+            statement = _insert_unless_exists(EQUITY, ("agent_id", "at"), self._dialect_name)
+            return self._connection.execute(statement, values).first() is not None
+        if self._connection.execute(_EQUITY_EXISTS, {"agent_id": snapshot.agent_id, "at": at}).scalar():
+            return False
         try:
-            with self._session.begin_nested():  # a concurrent writer got there first: not an error
-                self._session.execute(insert(EQUITY), values)
+            with self._connection.begin_nested():  # a concurrent writer got there first: not an error
+                self._connection.execute(_insert(EQUITY), values)
         except IntegrityError:
             return False
         return True
 
 
-class SqlAlchemyCycleRepository:
-    """Finished cycles; recording a cycle again updates its counters."""
+def _equity(row: Any) -> EquitySnapshot:
+    return EquitySnapshot(row.agent_id, row.at, row.equity, row.cash, row.peak_equity, row.max_drawdown)
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
+
+class SqlAlchemyCycleRepository:
+    """Finished cycles; recording a cycle again replaces its counters."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
 
     def add(self, record: CycleRecord) -> None:
         values = {
@@ -313,23 +422,35 @@ class SqlAlchemyCycleRepository:
             "started_at": require_aware(record.started_at),
             "finished_at": require_aware(record.finished_at),
         }
-        _update_or_insert(self._session, CYCLES, {"cycle_time": require_aware(record.cycle_time)}, values)
+        _update_or_insert(self._connection, CYCLES, {"cycle_time": require_aware(record.cycle_time)}, values)
 
     def latest_time(self) -> datetime | None:
-        latest: datetime | None = self._session.execute(select(func.max(CYCLES.c.cycle_time))).scalar_one_or_none()
+        latest: datetime | None = self._connection.execute(_CYCLES_LATEST).scalar_one_or_none()
         return latest
 
 
-def _update_or_insert(session: Session, table: Table, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+def _update_or_insert(
+    connection: Connection,
+    table: Table,
+    key: Mapping[str, Any],
+    values: Mapping[str, Any],
+    *,
+    insert_missing: bool = True,
+) -> None:
     """Portable single-row upsert: UPDATE by key, INSERT when nothing matched (the row's writer is unique:
-    one agent's cycle, one asset seed, one cycle record)."""
+    one agent's cycle, one asset seed, one cycle record). `insert_missing=False`: UPDATE only."""
     statement = _update_by_key(table, tuple(key), tuple(values))
     parameters = {f"key_{name}": value for name, value in key.items()} | {
         f"new_{name}": value for name, value in values.items()
     }
-    result = session.execute(statement, parameters)
-    if cast(CursorResult[Any], result).rowcount == 0:
-        session.execute(insert(table), {**key, **values})
+    result = connection.execute(statement, parameters)
+    if insert_missing and cast(CursorResult[Any], result).rowcount == 0:
+        connection.execute(_insert(table), {**key, **values})
+
+
+@functools.cache
+def _insert(table: Table) -> Insert:
+    return table.insert()
 
 
 @functools.cache

@@ -1,13 +1,13 @@
-"""The SQLAlchemy unit of work: one Session per `with` block, explicit commit, rollback by default."""
+"""The SQLAlchemy unit of work: one Core connection and transaction per `with` block, explicit commit,
+rollback by default."""
 
 from __future__ import annotations
 
 from typing import Self
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine
 
-from shared.adapters.db.candles import SqlAlchemyCandleRepository
+from shared.adapters.db.candles import CandleCache, SqlAlchemyCandleRepository
 from shared.adapters.db.engine import SQLITE_BEGIN_MODE
 from shared.adapters.db.repositories import (
     SqlAlchemyAgentRepository,
@@ -30,7 +30,8 @@ from shared.services.ports import (
 
 class SqlAlchemyUnitOfWork:
     """One transaction over all repositories. Leaving the block without `commit()` rolls everything back,
-    so an exception can never leave half a decision behind."""
+    so an exception can never leave half a decision behind. The repositories run Core statements on one
+    connection: the ORM session's identity map and flush machinery would buy nothing for these row mappers."""
 
     assets: AssetRepository
     candles: CandleRepository
@@ -40,53 +41,56 @@ class SqlAlchemyUnitOfWork:
     equity: EquityRepository
     cycles: CycleRepository
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
-        self._session_factory = session_factory
-        self._session: Session | None = None
+    def __init__(self, engine: Engine, candle_cache: CandleCache | None = None) -> None:
+        self._engine = engine
+        self._candle_cache = candle_cache
+        self._connection: Connection | None = None
 
     @property
-    def session(self) -> Session:
-        if self._session is None:
+    def connection(self) -> Connection:
+        if self._connection is None:
             raise RuntimeError("the unit of work is used outside its `with` block")
-        return self._session
+        return self._connection
 
     def __enter__(self) -> Self:
-        if self._session is not None:
+        if self._connection is not None:
             raise RuntimeError("a unit of work is not reentrant: create a new one from the factory")
-        session = self._session = self._session_factory()
-        self.assets = SqlAlchemyAssetRepository(session)
-        self.candles = SqlAlchemyCandleRepository(session)
-        self.agents = SqlAlchemyAgentRepository(session)
-        self.portfolios = SqlAlchemyPortfolioRepository(session)
-        self.decisions = SqlAlchemyDecisionRepository(session)
-        self.equity = SqlAlchemyEquityRepository(session)
-        self.cycles = SqlAlchemyCycleRepository(session)
+        connection = self._connection = self._engine.connect()
+        self.assets = SqlAlchemyAssetRepository(connection)
+        self.candles = SqlAlchemyCandleRepository(connection, cache=self._candle_cache)
+        self.agents = SqlAlchemyAgentRepository(connection)
+        self.portfolios = SqlAlchemyPortfolioRepository(connection)
+        self.decisions = SqlAlchemyDecisionRepository(connection)
+        self.equity = SqlAlchemyEquityRepository(connection)
+        self.cycles = SqlAlchemyCycleRepository(connection)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        session, self._session = self.session, None
+        connection, self._connection = self.connection, None
         try:
-            session.rollback()  # a no-op after commit(); undoes everything otherwise
+            connection.rollback()  # a no-op after commit(); undoes everything otherwise
         finally:
-            session.close()
+            connection.close()
 
     def commit(self) -> None:
-        self.session.commit()
+        self.connection.commit()
 
     def rollback(self) -> None:
-        self.session.rollback()
+        self.connection.rollback()
 
 
 class SqlAlchemyUnitOfWorkFactory:
-    """Creates units of work on one engine (the `UnitOfWorkFactory` port)."""
+    """Creates units of work on one engine (the `UnitOfWorkFactory` port). Units of work of one factory share
+    a cache of candles (see `CandleCache`): the candles table has a single writer and every change is
+    numbered, so the cache stays exact while the snapshot query stops converting the same rows every cycle."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, cache_candles: bool = True) -> None:
         # On SQLite a unit of work takes the write lock when it begins: two read-then-write transactions can
         # then queue behind each other (busy_timeout) instead of one failing with SQLITE_BUSY_SNAPSHOT.
         # Other dialects ignore the option. Keep units of work short: never hold one across a model call.
-        bind = engine.execution_options(**{SQLITE_BEGIN_MODE: "IMMEDIATE"})
         self.engine = engine
-        self._sessions = sessionmaker(bind=bind, expire_on_commit=False, autoflush=False)
+        self._bind = engine.execution_options(**{SQLITE_BEGIN_MODE: "IMMEDIATE"})
+        self.candle_cache = CandleCache() if cache_candles else None
 
     def __call__(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self._sessions)
+        return SqlAlchemyUnitOfWork(self._bind, self.candle_cache)

@@ -25,7 +25,7 @@ STRATEGIES = {"native": None, "read_compare": upsert_read_compare}
 
 def upsert(uow_factory: SqlAlchemyUnitOfWorkFactory, candles: list, strategy: UpsertStrategy | None = None) -> int:
     with uow_factory() as uow:
-        repository = SqlAlchemyCandleRepository(uow.session, upsert_strategy=strategy)
+        repository = SqlAlchemyCandleRepository(uow.connection, upsert_strategy=strategy)
         written = repository.upsert(candles)
         uow.commit()
     return written

@@ -24,6 +24,7 @@ TABLES = {
     "trades",
     "equity_snapshots",
     "cycles",
+    "sequences",
 }
 
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from shared.adapters.db.models import DecisionRow, TradeRow
+from shared.adapters.db.repositories import SqlAlchemyDecisionRepository
 from shared.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from shared.domain.model import Asset, EquitySnapshot, Portfolio, Position
 from shared.services.ports import CycleRecord, DuplicateDecisionError
@@ -25,7 +26,7 @@ def add_agent(uow_factory: SqlAlchemyUnitOfWorkFactory, name: str = "momentum") 
 
 def count(uow_factory: SqlAlchemyUnitOfWorkFactory, model: type) -> int:
     with uow_factory() as uow:
-        return uow.session.execute(select(func.count()).select_from(model)).scalar_one()
+        return uow.connection.execute(select(func.count()).select_from(model)).scalar_one()
 
 
 def test_assets_upsert_and_list(uow_factory: SqlAlchemyUnitOfWorkFactory) -> None:
@@ -91,7 +92,7 @@ def test_decision_with_trades_is_stored(uow_factory: SqlAlchemyUnitOfWorkFactory
     with uow_factory() as uow:
         assert uow.decisions.decided_agent_ids(T0) == {agent_id}
         assert uow.decisions.decided_agent_ids(T0 + 2 * HOUR) == set()
-        statuses = uow.session.execute(select(DecisionRow.status).order_by(DecisionRow.cycle_time)).scalars().all()
+        statuses = uow.connection.execute(select(DecisionRow.status).order_by(DecisionRow.cycle_time)).scalars().all()
         assert statuses == ["ok", "hold_fallback"]
     assert count(uow_factory, TradeRow) == 2
 
@@ -111,29 +112,31 @@ def test_duplicate_decision_raises_and_changes_nothing(uow_factory: SqlAlchemyUn
     assert count(uow_factory, TradeRow) == 1
 
 
+@pytest.mark.parametrize("on_conflict", [True, False], ids=["on_conflict", "check_then_insert"])
 def test_unique_constraint_backs_the_duplicate_check(
-    uow_factory: SqlAlchemyUnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch
+    uow_factory: SqlAlchemyUnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch, on_conflict: bool
 ) -> None:
     """A concurrent writer can commit between the check and the insert: the constraint still holds, and the
-    unit of work stays usable (the failed insert is undone by its savepoint)."""
+    unit of work stays usable (the failed insert is undone by its savepoint, or never fails: ON CONFLICT)."""
     agent_id = add_agent(uow_factory)
     with uow_factory() as uow:
         uow.decisions.add(decision_record(agent_id, T0))
         uow.commit()
 
     with uow_factory() as uow:
-        original_execute = uow.session.execute
+        decisions = SqlAlchemyDecisionRepository(uow.connection, on_conflict=on_conflict)
+        original_execute = uow.connection.execute
 
         def execute_skipping_the_check(statement, *args, **kwargs):  # type: ignore[no-untyped-def]
             if "EXISTS" in str(statement):
                 return original_execute(select(False))
             return original_execute(statement, *args, **kwargs)
 
-        monkeypatch.setattr(uow.session, "execute", execute_skipping_the_check)
+        monkeypatch.setattr(uow.connection, "execute", execute_skipping_the_check)
         with pytest.raises(DuplicateDecisionError):
-            uow.decisions.add(decision_record(agent_id, T0))
+            decisions.add(decision_record(agent_id, T0))
         monkeypatch.undo()
-        uow.decisions.add(decision_record(agent_id, T0 + HOUR))
+        decisions.add(decision_record(agent_id, T0 + HOUR))
         uow.commit()
 
     assert count(uow_factory, DecisionRow) == 2

@@ -57,7 +57,7 @@ def test_naive_datetime_never_reaches_the_database(uow_factory: SqlAlchemyUnitOf
     with uow_factory() as uow, pytest.raises(ValueError, match="naive"):
         uow.cycles.add(record)
     with uow_factory() as uow, pytest.raises(StatementError, match="naive"):  # through the ORM, same rule
-        uow.session.execute(select(CycleRow).where(CycleRow.cycle_time == naive)).all()
+        uow.connection.execute(select(CycleRow).where(CycleRow.cycle_time == naive)).all()
 
 
 def test_times_come_back_utc_aware(uow_factory: SqlAlchemyUnitOfWorkFactory) -> None:
