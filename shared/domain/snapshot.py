@@ -56,14 +56,29 @@ class MarketSnapshot:
 
 
 def _fingerprint(cycle_time: datetime, candles: Mapping[str, tuple[Candle, ...]]) -> str:
-    """sha256 of a canonical text of the data (one join, one hash: this runs once per cycle)."""
+    """sha256 of a canonical text of all the data (one join, one hash: this runs once per cycle)."""
     parts = [cycle_time.isoformat()]
     for symbol, rows in candles.items():
-        parts.extend(
-            f"{symbol},{c.interval},{c.open_time.isoformat()},{c.open},{c.high},{c.low},{c.close},{c.volume}"
-            for c in rows
-        )
+        parts.extend(_canonical(symbol, candle) for candle in rows)
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+# Canonical text per candle object: consecutive cycles see mostly the same (cached, immutable) candles, and
+# formatting them again costs more than everything else in the snapshot. Keyed by identity, holding the
+# candle so the id cannot be reused while the entry lives; cleared wholesale when it grows too big.
+_CANONICAL_TEXT: dict[int, tuple[Candle, str, str]] = {}
+_CANONICAL_TEXT_MAX = 100_000
+
+
+def _canonical(symbol: str, c: Candle) -> str:
+    entry = _CANONICAL_TEXT.get(id(c))
+    if entry is not None and entry[0] is c and entry[1] == symbol:
+        return entry[2]
+    text = f"{symbol},{c.interval},{c.open_time.isoformat()},{c.open},{c.high},{c.low},{c.close},{c.volume}"
+    if len(_CANONICAL_TEXT) >= _CANONICAL_TEXT_MAX:
+        _CANONICAL_TEXT.clear()
+    _CANONICAL_TEXT[id(c)] = (c, symbol, text)
+    return text
 
 
 def candle_problem(candle: Candle, now: datetime) -> str | None:

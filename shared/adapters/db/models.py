@@ -131,7 +131,8 @@ class DecisionRow(Base):
     rerun of a cycle a no-op and is also the index behind newest-first paging."""
 
     __tablename__ = "decisions"
-    __table_args__ = (UniqueConstraint("agent_id", "cycle_time"),)
+    # cycle_time alone: what a cycle reads back (who decided, the cycle's totals) without scanning all rows.
+    __table_args__ = (UniqueConstraint("agent_id", "cycle_time"), Index("ix_decisions_cycle_time", "cycle_time"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))

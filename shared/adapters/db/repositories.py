@@ -20,6 +20,7 @@ from sqlalchemy import (
     CursorResult,
     Insert,
     Result,
+    Select,
     Table,
     Update,
     and_,
@@ -91,7 +92,7 @@ _AGENTS_ACTIVE = _AGENTS_ALL.where(AGENTS.c.active.is_(True))
 _AGENT_BY_ID = select(AGENTS).where(AGENTS.c.id == bindparam("agent_id"))
 _AGENT_BY_NAME = select(AGENTS).where(AGENTS.c.name == bindparam("name"))
 # One round trip for any number of portfolios: positions joined on (NULL columns for a portfolio without any).
-_PORTFOLIOS_WITH_POSITIONS = (
+_PORTFOLIO_COLUMNS = (
     select(
         PORTFOLIOS.c.agent_id,
         PORTFOLIOS.c.cash,
@@ -102,30 +103,39 @@ _PORTFOLIOS_WITH_POSITIONS = (
         POSITIONS.c.avg_cost,
     )
     .outerjoin(POSITIONS, POSITIONS.c.agent_id == PORTFOLIOS.c.agent_id)
-    .where(PORTFOLIOS.c.agent_id.in_(bindparam("agent_ids", expanding=True)))
     .order_by(PORTFOLIOS.c.agent_id, POSITIONS.c.symbol)
 )
+_PORTFOLIOS_WITH_POSITIONS = _PORTFOLIO_COLUMNS.where(PORTFOLIOS.c.agent_id.in_(bindparam("agent_ids", expanding=True)))
+# The one-agent read of every decision's transaction: no expanding IN to render per call.
+_PORTFOLIO_WITH_POSITIONS = _PORTFOLIO_COLUMNS.where(PORTFOLIOS.c.agent_id == bindparam("agent_id"))
 _DELETE_POSITIONS = delete(POSITIONS).where(POSITIONS.c.agent_id == bindparam("agent_id"))
-# Driven by the small agents table: each agent is one seek on the unique (agent_id, cycle_time) index, where a
-# predicate on cycle_time alone would scan every decision ever made.
-_DECIDED_AGENT_IDS = select(DECISIONS.c.agent_id).join_from(
-    AGENTS, DECISIONS, and_(DECISIONS.c.agent_id == AGENTS.c.id, DECISIONS.c.cycle_time == bindparam("cycle_time"))
-)
-_CYCLE_TOTALS = select(func.count(), func.coalesce(func.sum(DECISIONS.c.trade_count), 0)).join_from(
-    AGENTS, DECISIONS, and_(DECISIONS.c.agent_id == AGENTS.c.id, DECISIONS.c.cycle_time == bindparam("cycle_time"))
+# Both seek on the decisions' cycle_time index: one cycle's rows, however long the race has run.
+_DECIDED_AGENT_IDS = select(DECISIONS.c.agent_id).where(DECISIONS.c.cycle_time == bindparam("cycle_time"))
+_CYCLE_TOTALS = select(func.count(), func.coalesce(func.sum(DECISIONS.c.trade_count), 0)).where(
+    DECISIONS.c.cycle_time == bindparam("cycle_time")
 )
 _DECISION_EXISTS = select(
     exists().where(DECISIONS.c.agent_id == bindparam("agent_id"), DECISIONS.c.cycle_time == bindparam("cycle_time"))
 )
 _EQUITY_LATEST = select(EQUITY).where(EQUITY.c.agent_id == bindparam("agent_id")).order_by(EQUITY.c.at.desc()).limit(1)
+# Driven by the agents table: per agent one seek for MAX(at) on the (agent_id, at) key and one for the row,
+# where a correlation on the snapshots themselves would evaluate the subquery for every stored snapshot.
 _EQUITY_HISTORY = EQUITY.alias("history")
-_EQUITY_LATEST_MANY = select(EQUITY).where(
-    EQUITY.c.agent_id.in_(bindparam("agent_ids", expanding=True)),
-    EQUITY.c.at
-    == select(func.max(_EQUITY_HISTORY.c.at))
-    .where(_EQUITY_HISTORY.c.agent_id == EQUITY.c.agent_id)
-    .correlate(EQUITY)
-    .scalar_subquery(),
+_EQUITY_LATEST_MANY = (
+    select(EQUITY)
+    .join_from(
+        AGENTS,
+        EQUITY,
+        and_(
+            EQUITY.c.agent_id == AGENTS.c.id,
+            EQUITY.c.at
+            == select(func.max(_EQUITY_HISTORY.c.at))
+            .where(_EQUITY_HISTORY.c.agent_id == AGENTS.c.id)
+            .correlate(AGENTS)
+            .scalar_subquery(),
+        ),
+    )
+    .where(AGENTS.c.id.in_(bindparam("agent_ids", expanding=True)))
 )
 _EQUITY_EXISTS = select(exists().where(EQUITY.c.agent_id == bindparam("agent_id"), EQUITY.c.at == bindparam("at")))
 _CYCLES_LATEST = select(func.max(CYCLES.c.cycle_time))
@@ -226,14 +236,15 @@ class SqlAlchemyPortfolioRepository:
         self._stored: dict[int, Portfolio] = {}
 
     def get(self, agent_id: int) -> Portfolio | None:
-        return self.get_many((agent_id,)).get(agent_id)
+        return self._read(_PORTFOLIO_WITH_POSITIONS, {"agent_id": agent_id}).get(agent_id)
 
     def get_many(self, agent_ids: Iterable[int]) -> dict[int, Portfolio]:
         ids = sorted(set(agent_ids))
-        if not ids:
-            return {}
+        return self._read(_PORTFOLIOS_WITH_POSITIONS, {"agent_ids": ids}) if ids else {}
+
+    def _read(self, statement: Select[Any], parameters: dict[str, Any]) -> dict[int, Portfolio]:
         found: dict[int, Portfolio] = {}
-        for row in self._connection.execute(_PORTFOLIOS_WITH_POSITIONS, {"agent_ids": ids}):
+        for row in self._connection.execute(statement, parameters):
             portfolio = found.get(row.agent_id)
             if portfolio is None:
                 portfolio = found[row.agent_id] = Portfolio(row.agent_id, row.cash, {}, row.fees_paid, row.trade_count)

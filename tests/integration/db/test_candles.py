@@ -145,3 +145,48 @@ def test_naive_times_are_refused(uow_factory: SqlAlchemyUnitOfWorkFactory) -> No
             uow.candles.upsert([naive])
         with pytest.raises(ValueError, match="naive"):
             uow.candles.window(["BTC"], "1h", at=datetime(2024, 1, 2), count=1)
+
+
+def test_latest_open_times_in_one_call(uow_factory: SqlAlchemyUnitOfWorkFactory) -> None:
+    upsert(uow_factory, hourly("BTC", 5) + hourly("ETH", 2))
+    with uow_factory() as uow:
+        latest = uow.candles.latest_open_times(["BTC", "ETH", "XRP"], "1h")
+    assert latest == {"BTC": T0 + 4 * HOUR, "ETH": T0 + HOUR, "XRP": None}
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES.values(), ids=STRATEGIES.keys())
+def test_cached_window_sees_corrections_and_new_candles(
+    uow_factory: SqlAlchemyUnitOfWorkFactory, strategy: UpsertStrategy | None
+) -> None:
+    """The cache is warm after the first window; a corrected candle and a new one must both be seen next
+    time, through another unit of work, and nothing after `at` ever comes back."""
+    assert uow_factory.candle_cache is not None
+    upsert(uow_factory, hourly("BTC", 10), strategy)
+    at = T0 + 8 * HOUR
+    first = stored(uow_factory, "BTC", at, count=4)
+    assert [c.open_time for c in first] == [T0 + 4 * HOUR, T0 + 5 * HOUR, T0 + 6 * HOUR, T0 + 7 * HOUR]
+
+    corrected = candle("BTC", T0 + 6 * HOUR, 555)
+    upsert(uow_factory, [corrected, candle("BTC", T0 + 10 * HOUR, 777)], strategy)
+    again = stored(uow_factory, "BTC", at, count=4)
+    later = stored(uow_factory, "BTC", T0 + 11 * HOUR, count=2)
+
+    assert again[2] == corrected
+    assert [c.open_time for c in again] == [c.open_time for c in first]
+    assert [c.close for c in later] == [Decimal(109), Decimal(777)]
+    uncached = SqlAlchemyUnitOfWorkFactory(uow_factory.engine, cache_candles=False)
+    assert stored(uncached, "BTC", at, count=4) == again
+
+
+def test_cached_window_reads_older_history_and_bypasses_uncommitted_writes(
+    uow_factory: SqlAlchemyUnitOfWorkFactory,
+) -> None:
+    upsert(uow_factory, hourly("BTC", 48))
+    assert len(stored(uow_factory, "BTC", T0 + 48 * HOUR, count=4)) == 4  # warms the cache near the end
+    assert stored(uow_factory, "BTC", T0 + 48 * HOUR, count=40) == hourly("BTC", 48)[-40:]
+    assert stored(uow_factory, "BTC", T0 + 5 * HOUR, count=3) == hourly("BTC", 5)[-3:]
+
+    with uow_factory() as uow:  # written, then rolled back: never cached
+        uow.candles.upsert([candle("BTC", T0 + 48 * HOUR, 1)])
+        assert uow.candles.window(["BTC"], "1h", at=T0 + 49 * HOUR, count=1)["BTC"][0].close == 1
+    assert stored(uow_factory, "BTC", T0 + 49 * HOUR, count=1) == hourly("BTC", 48)[-1:]

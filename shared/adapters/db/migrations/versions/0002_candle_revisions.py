@@ -1,4 +1,5 @@
-"""Candle revisions: every upsert numbers the rows it writes, so a cache of candles can catch up exactly.
+"""Candle revisions (every upsert numbers the rows it writes, so a cache of candles can catch up exactly) and
+an index on decisions.cycle_time (a cycle reads its own decisions back without scanning all of them).
 
 Revision ID: 0002
 Revises: 0001
@@ -27,9 +28,11 @@ def upgrade() -> None:
     )
     op.add_column("candles", sa.Column("revision", sa.BigInteger(), server_default="0", nullable=False))
     op.create_index(op.f("ix_candles_revision"), "candles", ["revision"])
+    op.create_index("ix_decisions_cycle_time", "decisions", ["cycle_time"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_decisions_cycle_time", table_name="decisions")
     op.drop_index(op.f("ix_candles_revision"), table_name="candles")
     with op.batch_alter_table("candles") as batch:
         batch.drop_column("revision")
