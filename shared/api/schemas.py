@@ -71,7 +71,9 @@ UtcDatetime = Annotated[
 
 
 class _Public(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # from_attributes: the read-side rows and domain objects map onto these by field name, so each schema
+    # states its public fields once instead of copying them one by one.
+    model_config = ConfigDict(frozen=True, from_attributes=True)
 
 
 # ---------------------------------------------------------------- agents and leaderboard
@@ -171,7 +173,7 @@ class EquityPointPublic(_Public):
 
     @classmethod
     def from_point(cls, point: EquityPoint) -> EquityPointPublic:
-        return cls(at=point.at, equity=point.equity, cash=point.cash, drawdown_pct=point.drawdown_pct)
+        return cls.model_validate(point)
 
 
 class EquitySeriesPublic(_Public):
@@ -195,17 +197,7 @@ class TradePublic(_Public):
 
     @classmethod
     def from_row(cls, row: TradeRow) -> TradePublic:
-        return cls(
-            id=row.id,
-            agent_id=row.agent_id,
-            cycle_time=row.cycle_time,
-            symbol=row.symbol,
-            side=row.side,
-            quantity=row.quantity,
-            price=row.price,
-            notional=row.notional,
-            fee=row.fee,
-        )
+        return cls.model_validate(row)
 
 
 class DecisionPublic(_Public):
@@ -229,25 +221,7 @@ class DecisionPublic(_Public):
 
     @classmethod
     def from_row(cls, row: DecisionRow) -> DecisionPublic:
-        return cls(
-            id=row.id,
-            agent_id=row.agent_id,
-            cycle_time=row.cycle_time,
-            status=row.status,
-            reasoning=row.reasoning,
-            confidence=row.confidence,
-            hold_reason=row.hold_reason,
-            orders=row.orders,
-            rejections=row.rejections,
-            trades=row.trades,
-            snapshot_sha256=row.snapshot_sha256,
-            data_staleness_seconds=row.data_staleness_seconds,
-            latency_ms=row.latency_ms,
-            prompt_tokens=row.prompt_tokens,
-            completion_tokens=row.completion_tokens,
-            cost_usd=row.cost_usd,
-            decided_at=row.decided_at,
-        )
+        return cls.model_validate(row)
 
 
 class TradesPagePublic(_Public):
@@ -274,7 +248,7 @@ class PricePublic(_Public):
 
     @classmethod
     def from_row(cls, row: PriceRow) -> PricePublic:
-        return cls(symbol=row.symbol, price=row.price, as_of=row.as_of)
+        return cls.model_validate(row)
 
 
 class PricesPublic(_Public):
@@ -292,15 +266,7 @@ class CandlePublic(_Public):
 
     @classmethod
     def from_candle(cls, candle: Candle) -> CandlePublic:
-        return cls(
-            open_time=candle.open_time,
-            close_time=candle.close_time,
-            open=candle.open,
-            high=candle.high,
-            low=candle.low,
-            close=candle.close,
-            volume=candle.volume,
-        )
+        return cls.model_validate(candle)
 
 
 class CandlesPublic(_Public):
