@@ -133,10 +133,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds-per-cycle", type=float, default=None, help="pause between simulated cycles")
     parser.add_argument("--no-http", action="store_true", help="run the cycles without serving the API")
     parser.add_argument("--setup-only", action="store_true", help="migrate and seed the database, then exit")
+    parser.add_argument("--verbose", action="store_true", help="log every job's report, not just one line a cycle")
     args = parser.parse_args(argv)
 
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The progress line is the local race's output; the jobs' structured logs are for Azure (or --verbose).
+    logging.basicConfig(
+        level=settings.log_level if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     scale = settings.race.cycle_minutes / 60
     options = LocalRaceOptions(
         seconds_per_cycle=args.seconds_per_cycle
