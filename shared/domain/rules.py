@@ -118,6 +118,9 @@ def _execute_one(
     if quantity <= 0:
         return reject(RejectionReason.INVALID_SIZE, "quantity rounds to zero at 8 decimal places")
     notional = q(quantity * price)
+    if notional <= 0:
+        # A dust order on a cheap asset would otherwise trade for nothing and pay no fee.
+        return reject(RejectionReason.INVALID_SIZE, "notional rounds to zero at 8 decimal places")
     if notional < rules.min_notional_usd:
         return reject(RejectionReason.BELOW_MIN_NOTIONAL, f"notional {notional} < minimum {rules.min_notional_usd}")
     fee = q_up(notional * rules.fee_rate)

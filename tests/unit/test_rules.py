@@ -161,3 +161,12 @@ def test_rules_validate_their_configuration() -> None:
         RaceRules(starting_cash=D(0))
     with pytest.raises(ValueError, match="position fraction"):
         RaceRules(max_position_fraction=D("1.5"))
+
+
+def test_dust_whose_notional_rounds_to_zero_is_rejected_not_traded_for_free() -> None:
+    rules = RaceRules(min_notional_usd=D(0))
+    result = execute_orders(cash_only("1"), [buy("XRP", qty="0.00000001")], {"XRP": D("0.0001")}, rules)
+    assert result.trades == ()
+    assert only_rejection(result.rejections) is RejectionReason.INVALID_SIZE
+    assert result.portfolio.cash == D(1)
+    assert result.portfolio.positions == {}
