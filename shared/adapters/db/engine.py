@@ -1,8 +1,9 @@
 """Engines for the three supported databases, created on demand (never at import time).
 
 * SQLite (local default): the file's folder is created; WAL, NORMAL sync, foreign keys and a busy timeout are
-  set on every connection; SQLAlchemy emits BEGIN itself so SAVEPOINTs and transactional DDL work (the
-  sqlite3 driver's legacy mode skips BEGIN for SELECT, DDL and SAVEPOINT).
+  set on every connection; the dialect's `do_begin` emits BEGIN itself so SAVEPOINTs and transactional DDL
+  work (the sqlite3 driver's legacy mode skips BEGIN for SELECT, DDL and SAVEPOINT). This is done without an
+  engine `begin` event: any engine event makes SQLAlchemy dispatch events around every statement.
 * PostgreSQL: a plain `postgresql://` URL means psycopg 3.
 * Azure SQL (`mssql+pyodbc`): pre-ping (serverless databases pause and drop idle connections) and
   fast_executemany for bulk inserts. ODBC Driver 18 authenticates with a managed identity through
@@ -17,13 +18,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# Execution option read by the SQLite BEGIN hook: write transactions take the write lock up front, so two
-# writers never both read a snapshot and then fail to upgrade it (SQLITE_BUSY_SNAPSHOT ignores the timeout).
+# Key in a pooled connection's `info`, read (once) by the SQLite BEGIN: write transactions take the write lock
+# up front, so two writers never both read a snapshot and then fail to upgrade it (SQLITE_BUSY_SNAPSHOT
+# ignores the timeout). See `set_sqlite_begin_mode`.
 SQLITE_BEGIN_MODE = "sqlite_begin_mode"
+_SQLITE_BEGIN_MODES = ("DEFERRED", "IMMEDIATE")
 
 
 def normalize_database_url(url: str | URL) -> URL:
@@ -90,9 +93,19 @@ def _configure_sqlite(engine: Engine) -> None:
         finally:
             cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        mode = connection.get_execution_options().get(SQLITE_BEGIN_MODE, "DEFERRED")
-        if mode not in ("DEFERRED", "IMMEDIATE"):
-            raise ValueError(f"unknown SQLite begin mode {mode!r}")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+    def _do_begin(dbapi_connection: Any) -> None:
+        # `dbapi_connection` is the pool's proxy: its `info` lives as long as the DBAPI connection.
+        mode = dbapi_connection.info.pop(SQLITE_BEGIN_MODE, "DEFERRED")
+        dbapi_connection.execute(f"BEGIN {mode}")
+
+    # Per engine (each engine has its own dialect instance), replacing pysqlite's no-op.
+    engine.dialect.do_begin = _do_begin  # type: ignore[method-assign]
+
+
+def set_sqlite_begin_mode(connection: Connection, mode: str) -> None:
+    """Make the next transaction that `connection` begins on SQLite start with `BEGIN <mode>` (one-shot).
+    Call it before the connection's first statement. Other dialects ignore it."""
+    if mode not in _SQLITE_BEGIN_MODES:
+        raise ValueError(f"unknown SQLite begin mode {mode!r}")
+    if connection.dialect.name == "sqlite":
+        connection.connection.info[SQLITE_BEGIN_MODE] = mode

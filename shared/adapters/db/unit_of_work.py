@@ -8,7 +8,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from shared.adapters.db.candles import CandleCache, SqlAlchemyCandleRepository
-from shared.adapters.db.engine import SQLITE_BEGIN_MODE
+from shared.adapters.db.engine import SQLITE_BEGIN_MODE, set_sqlite_begin_mode
 from shared.adapters.db.repositories import (
     SqlAlchemyAgentRepository,
     SqlAlchemyAssetRepository,
@@ -44,6 +44,7 @@ class SqlAlchemyUnitOfWork:
     def __init__(self, engine: Engine, candle_cache: CandleCache | None = None) -> None:
         self._engine = engine
         self._candle_cache = candle_cache
+        self._sqlite = engine.dialect.name == "sqlite"
         self._connection: Connection | None = None
 
     @property
@@ -56,6 +57,8 @@ class SqlAlchemyUnitOfWork:
         if self._connection is not None:
             raise RuntimeError("a unit of work is not reentrant: create a new one from the factory")
         connection = self._connection = self._engine.connect()
+        if self._sqlite:
+            set_sqlite_begin_mode(connection, "IMMEDIATE")
         self.assets = SqlAlchemyAssetRepository(connection)
         self.candles = SqlAlchemyCandleRepository(connection, cache=self._candle_cache)
         self.agents = SqlAlchemyAgentRepository(connection)
@@ -68,6 +71,8 @@ class SqlAlchemyUnitOfWork:
     def __exit__(self, *exc_info: object) -> None:
         connection, self._connection = self.connection, None
         try:
+            if self._sqlite:  # a unit of work that ran no statement leaves its begin mode unused
+                connection.connection.info.pop(SQLITE_BEGIN_MODE, None)
             connection.rollback()  # a no-op after commit(); undoes everything otherwise
         finally:
             connection.close()
@@ -89,8 +94,7 @@ class SqlAlchemyUnitOfWorkFactory:
         # then queue behind each other (busy_timeout) instead of one failing with SQLITE_BUSY_SNAPSHOT.
         # Other dialects ignore the option. Keep units of work short: never hold one across a model call.
         self.engine = engine
-        self._bind = engine.execution_options(**{SQLITE_BEGIN_MODE: "IMMEDIATE"})
         self.candle_cache = CandleCache() if cache_candles else None
 
     def __call__(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self._bind, self.candle_cache)
+        return SqlAlchemyUnitOfWork(self.engine, self.candle_cache)

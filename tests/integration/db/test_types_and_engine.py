@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -96,6 +97,38 @@ def test_sqlite_engine_creates_the_folder_and_sets_pragmas(tmp_path: Path) -> No
         engine.dispose()
     assert (tmp_path / "a" / "b").is_dir()
     assert pragmas == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1, "busy_timeout": 30_000}
+
+
+def test_sqlite_unit_of_work_takes_the_write_lock_when_it_begins(tmp_path: Path) -> None:
+    """A unit of work begins IMMEDIATE (its first read already holds the write lock); a plain engine transaction
+    begins DEFERRED and is still a real transaction (rolled back unless committed)."""
+    path = tmp_path / "race.db"
+    engine = make_engine(f"sqlite:///{path}")
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        with engine.connect() as connection:
+            connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+            connection.rollback()
+            assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+            other.execute("BEGIN IMMEDIATE")  # a deferred reader does not hold the write lock
+            other.execute("ROLLBACK")
+        with SqlAlchemyUnitOfWorkFactory(engine)() as uow:
+            assert uow.connection.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")  # released when the unit of work ends
+        other.execute("ROLLBACK")
+        with SqlAlchemyUnitOfWorkFactory(engine)():
+            pass  # ran no statement: its begin mode must not leak into the next checkout of the connection
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1").scalar()
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+    finally:
+        other.close()
+        engine.dispose()
 
 
 def test_foreign_keys_are_enforced(engine: Engine, uow_factory: SqlAlchemyUnitOfWorkFactory) -> None:
