@@ -114,6 +114,67 @@ class LocalRunSettings(_Section):
     port: int = Field(7071, alias="Port", ge=1, le=65535)
 
 
+class LlmSettings(_Section):
+    """One OpenAI-compatible chat-completions provider. Keys never appear in logs, errors or responses."""
+
+    base_url: str | None = Field(None, alias="BaseUrl")
+    model: str = Field("", alias="Model")
+    api_key: SecretStr | None = Field(None, alias="ApiKey")
+    timeout_seconds: float = Field(20.0, alias="TimeoutSeconds", gt=0, le=300)
+    max_retries: int = Field(3, alias="MaxRetries", ge=0, le=10)
+    temperature: float = Field(0.3, alias="Temperature", ge=0, le=2)
+    max_tokens: int = Field(400, alias="MaxTokens", ge=16, le=8192)
+    requests_per_minute: int = Field(30, alias="RequestsPerMinute", ge=1, le=100_000)
+    tokens_per_minute: int = Field(6000, alias="TokensPerMinute", ge=100, le=100_000_000)
+    breaker_failures: int = Field(5, alias="BreakerFailures", ge=1, le=100)
+    breaker_reset_seconds: float = Field(60.0, alias="BreakerResetSeconds", gt=0, le=3600)
+    # USD per million tokens, for the cost estimate recorded with every decision (0 = free tier / local).
+    prompt_price_per_mtok: Decimal = Field(Decimal(0), alias="PromptPricePerMTok", ge=0)
+    completion_price_per_mtok: Decimal = Field(Decimal(0), alias="CompletionPricePerMTok", ge=0)
+
+    @field_validator("api_key")
+    @classmethod
+    def _no_placeholder_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if any(m in value.get_secret_value().lower() for m in PLACEHOLDER_MARKERS):
+            raise ValueError("the API key is still a placeholder: set a real key or remove the setting")
+        return value
+
+
+LLAMA_BASE_URLS = {
+    "groq": "https://api.groq.com/openai/v1",
+    "together": "https://api.together.xyz/v1",
+}
+
+
+class LlamaSettings(LlmSettings):
+    """Llama through any OpenAI-compatible endpoint: Groq (default), Together.ai, or a local Ollama/llama.cpp
+    server (`Llama__Provider=openai_compatible` with `Llama__BaseUrl`)."""
+
+    provider: Literal["groq", "together", "openai_compatible"] = Field("groq", alias="Provider")
+    model: str = Field("llama-3.3-70b-versatile", alias="Model")
+    # Groq's free tier for llama-3.3-70b-versatile: 30 requests and 12k tokens a minute, 100k tokens a day.
+    tokens_per_minute: int = Field(12_000, alias="TokensPerMinute", ge=100, le=100_000_000)
+
+    @property
+    def resolved_base_url(self) -> str | None:
+        return self.base_url or LLAMA_BASE_URLS.get(self.provider)
+
+
+class OpenAISettings(LlmSettings):
+    base_url: str | None = Field("https://api.openai.com/v1", alias="BaseUrl")
+    model: str = Field("gpt-4o-mini", alias="Model")
+
+
+class AzureOpenAISettings(LlmSettings):
+    """Azure OpenAI: `Endpoint` (https://NAME.openai.azure.com), a deployment name, and an API version."""
+
+    endpoint: str | None = Field(None, alias="Endpoint")
+    deployment: str | None = Field(None, alias="Deployment")
+    api_version: str = Field("2024-10-21", alias="ApiVersion")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_nested_delimiter="__",
@@ -129,6 +190,9 @@ class Settings(BaseSettings):
     schedules: ScheduleSettings = Field(default_factory=ScheduleSettings, alias="Schedules")
     api: ApiSettings = Field(default_factory=ApiSettings, alias="Api")
     local: LocalRunSettings = Field(default_factory=LocalRunSettings, alias="Local")
+    llama: LlamaSettings = Field(default_factory=LlamaSettings, alias="Llama")
+    openai: OpenAISettings = Field(default_factory=OpenAISettings, alias="OpenAI")
+    azure_openai: AzureOpenAISettings = Field(default_factory=AzureOpenAISettings, alias="AzureOpenAI")
     log_level: str = Field("INFO", validation_alias=AliasChoices("LOG_LEVEL", "Logging__Level"))
 
     @property
