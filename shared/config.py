@@ -175,6 +175,35 @@ class AzureOpenAISettings(LlmSettings):
     api_version: str = Field("2024-10-21", alias="ApiVersion")
 
 
+class CustomMlAgentSettings(_Section):
+    """The `custom_ml` agent's client of ml_service. Without `BaseUrl` the ML agent is listed but inactive."""
+
+    base_url: str | None = Field(None, alias="BaseUrl")
+    api_key: SecretStr | None = Field(None, alias="ApiKey")
+    timeout_seconds: float = Field(5.0, alias="TimeoutSeconds", gt=0, le=120)
+    max_retries: int = Field(2, alias="MaxRetries", ge=0, le=10)
+    breaker_failures: int = Field(5, alias="BreakerFailures", ge=1, le=100)
+    breaker_reset_seconds: float = Field(30.0, alias="BreakerResetSeconds", gt=0, le=3600)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("CustomMlAgent__BaseUrl must be an http(s) URL, e.g. http://127.0.0.1:8081")
+        return value.rstrip("/")
+
+    @field_validator("api_key")
+    @classmethod
+    def _no_placeholder_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if any(m in value.get_secret_value().lower() for m in PLACEHOLDER_MARKERS):
+            raise ValueError("CustomMlAgent__ApiKey is still a placeholder: set a real key or remove the setting")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_nested_delimiter="__",
@@ -193,6 +222,7 @@ class Settings(BaseSettings):
     llama: LlamaSettings = Field(default_factory=LlamaSettings, alias="Llama")
     openai: OpenAISettings = Field(default_factory=OpenAISettings, alias="OpenAI")
     azure_openai: AzureOpenAISettings = Field(default_factory=AzureOpenAISettings, alias="AzureOpenAI")
+    custom_ml: CustomMlAgentSettings = Field(default_factory=CustomMlAgentSettings, alias="CustomMlAgent")
     log_level: str = Field("INFO", validation_alias=AliasChoices("LOG_LEVEL", "Logging__Level"))
 
     @property
