@@ -12,13 +12,20 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shared.bootstrap import Container, bootstrap, set_container
-from shared.config import Settings
+from shared.config import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
     from shared.services.cycle import CycleReport
@@ -33,14 +40,20 @@ class LocalRaceOptions:
     serve_http: bool
 
 
-def prepare(settings: Settings) -> Container:
-    """Migrate the database, wire the app and seed assets and agents (all idempotent)."""
+def prepare(settings: Settings, *, ml_unavailable: str | None = None) -> Container:
+    """Migrate the database, wire the app and seed assets and agents (all idempotent). The ML agent is active
+    when `CustomMlAgent__BaseUrl` is set; otherwise inactive, with `ml_unavailable` (or a default) as reason."""
     from shared.adapters.db.migrate import upgrade
-    from shared.services.seed import seed
+    from shared.services.seed import CUSTOM_ML_NOT_CONFIGURED, seed
 
     upgrade(settings.database_url)
     container = bootstrap(settings)
-    seed(uow_factory=container.uow_factory, rules=settings.race.rules())
+    seed(
+        uow_factory=container.uow_factory,
+        rules=settings.race.rules(),
+        custom_ml_url=settings.custom_ml.base_url,
+        custom_ml_unavailable=ml_unavailable or CUSTOM_ML_NOT_CONFIGURED,
+    )
     set_container(container)
     return container
 
@@ -127,6 +140,92 @@ async def serve(container: Container, options: LocalRaceOptions) -> None:
         await race
 
 
+class MlServiceStartError(Exception):
+    """ml_service did not become ready; the message says why and where its log is."""
+
+
+class MlServiceProcess:
+    """ml_service as a second process on a free loopback port (uvicorn), with a fresh random API key."""
+
+    def __init__(self, *, host: str = "127.0.0.1", ready_timeout_s: float = 90.0, log_path: Path | None = None) -> None:
+        self.host, self.ready_timeout_s = host, ready_timeout_s
+        self.log_path = log_path or PROJECT_ROOT / "data" / "ml_service.log"
+        self.api_key = secrets.token_urlsafe(32)
+        self.port = _free_port(host)
+        self.base_url = f"http://{host}:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        """Start the service and wait for `/health/ready`; returns the model version. MlServiceStartError if it
+        exits or is not ready in time (the process is stopped then)."""
+        import httpx
+
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "MlService__ApiKey": self.api_key, "PYTHONPATH": str(PROJECT_ROOT)}
+        command = [sys.executable, "-m", "uvicorn", "ml_service.app:create_app", "--factory"]
+        command += ["--host", self.host, "--port", str(self.port), "--log-level", "warning"]
+        with self.log_path.open("ab") as log_file:
+            self.process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log_file, stderr=log_file)  # noqa: S603
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise MlServiceStartError(f"it exited with code {self.process.returncode}: {self._log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                ready = httpx.get(f"{self.base_url}/health/ready", timeout=1.0)
+                if ready.status_code == 200:
+                    return str(ready.json()["model"]["version"])
+            time.sleep(0.1)
+        self.stop()
+        raise MlServiceStartError(f"not ready after {self.ready_timeout_s:.0f}s: {self._log_tail()}")
+
+    def stop(self) -> None:
+        """Terminate (SIGTERM: uvicorn shuts down cleanly), then kill if it lingers."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        except OSError:
+            return f"no log at {self.log_path}"
+        return f"{lines[-1] if lines else 'no output'} (log: {self.log_path})"
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_ml_service(settings: Settings) -> tuple[Settings, MlServiceProcess | None, str | None]:
+    """Start ml_service for the local race unless `CustomMlAgent__BaseUrl` already points at one. Returns the
+    settings the race should use, the process to stop at exit, and why the ML agent sits out (None if it races)."""
+    if settings.custom_ml.base_url is not None:
+        print(f"ML agent uses the configured service at {settings.custom_ml.base_url}", flush=True)
+        return settings, None, None
+    from pydantic import SecretStr
+
+    service = MlServiceProcess(host=settings.local.host)
+    try:
+        version = service.start()
+    except (MlServiceStartError, OSError) as exc:
+        reason = f"ML service not available: it did not start ({exc})"
+        print(f"{reason}; the Custom ML agent sits this race out", flush=True)
+        return settings, None, reason
+    print(f"ML service on {service.base_url} (model {version}): the Custom ML agent races", flush=True)
+    custom_ml = settings.custom_ml.model_copy(
+        update={"base_url": service.base_url, "api_key": SecretStr(service.api_key)}
+    )
+    return settings.model_copy(update={"custom_ml": custom_ml}), service, None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the AI Trading Race locally on replayed 2024 candles.")
     parser.add_argument("--cycles", type=int, default=None, help="stop after this many cycles")
@@ -134,6 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-http", action="store_true", help="run the cycles without serving the API")
     parser.add_argument("--setup-only", action="store_true", help="migrate and seed the database, then exit")
     parser.add_argument("--verbose", action="store_true", help="log every job's report, not just one line a cycle")
+    parser.add_argument("--no-ml", action="store_true", help="do not start ml_service (the ML agent sits out)")
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -150,12 +250,23 @@ def main(argv: list[str] | None = None) -> None:
         max_cycles=args.cycles,
         serve_http=not args.no_http,
     )
-    container = prepare(settings)
-    if args.setup_only:
-        print(f"Database ready: {settings.database_url.split('@')[-1]}", flush=True)
-        return
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(container, options))
+    service: MlServiceProcess | None = None
+    ml_unavailable = None
+    if args.no_ml:
+        ml_unavailable = "ML service not available: the race was started with --no-ml"
+        settings = settings.model_copy(update={"custom_ml": settings.custom_ml.model_copy(update={"base_url": None})})
+    elif not args.setup_only:
+        settings, service, ml_unavailable = start_ml_service(settings)
+    try:
+        container = prepare(settings, ml_unavailable=ml_unavailable)
+        if args.setup_only:
+            print(f"Database ready: {settings.database_url.split('@')[-1]}", flush=True)
+            return
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(container, options))
+    finally:
+        if service is not None:
+            service.stop()
     print("Race stopped. Run `make run` again to resume from the database.", flush=True)
 
 

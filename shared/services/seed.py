@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.domain.model import Agent, AgentProvider, Asset, Portfolio
 from shared.domain.rules import RaceRules
-from shared.services.ports import UnitOfWorkFactory
+from shared.services.ports import AgentRepository, UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,23 @@ DEFAULT_BASELINE_AGENTS: tuple[Agent, ...] = (
 )
 
 
+# Every automatic deactivation of the ML agent starts with this, so a re-seed can tell it from an operator's.
+CUSTOM_ML_UNAVAILABLE = "ML service not available: "
+CUSTOM_ML_NOT_CONFIGURED = CUSTOM_ML_UNAVAILABLE + "CustomMlAgent__BaseUrl is not set (`make run` starts ml_service)"
+
+CUSTOM_ML_AGENT = Agent(
+    id=0,
+    name="Custom ML",
+    provider=AgentProvider.CUSTOM_ML,
+    model="direction-mlp",
+    strategy="Our PyTorch model (ml_service) predicts each asset's next-hour direction; buys its most confident "
+    "risers, sells holdings it expects to fall.",
+    active=False,
+    inactive_reason=CUSTOM_ML_NOT_CONFIGURED,
+)
+DEFAULT_AGENTS: tuple[Agent, ...] = (*DEFAULT_BASELINE_AGENTS, CUSTOM_ML_AGENT)
+
+
 @dataclass(frozen=True, slots=True)
 class SeedReport:
     assets_added: int
@@ -77,17 +94,26 @@ def seed(
     uow_factory: UnitOfWorkFactory,
     rules: RaceRules,
     assets: tuple[Asset, ...] = DEFAULT_ASSETS,
-    agents: tuple[Agent, ...] = DEFAULT_BASELINE_AGENTS,
+    agents: tuple[Agent, ...] = DEFAULT_AGENTS,
+    custom_ml_url: str | None = None,
+    custom_ml_unavailable: str = CUSTOM_ML_NOT_CONFIGURED,
 ) -> SeedReport:
     """Add missing default assets and agents (matched by symbol and by name) and give every agent without a
     portfolio its starting cash. Running it again changes nothing; existing rows are never overwritten, so an
-    operator's edits (a deactivated asset or agent) survive a re-seed."""
+    operator's edits (a deactivated asset or agent) survive a re-seed.
+
+    The one exception is the availability of `custom_ml` agents, which follows the ML service: active when
+    `custom_ml_url` is set, otherwise inactive with `custom_ml_unavailable` as the reason. An agent an operator
+    deactivated for another reason stays inactive."""
     with uow_factory() as uow:
         known_symbols = {a.symbol for a in uow.assets.list(active_only=False)}
         new_assets = [a for a in assets if a.symbol not in known_symbols]
         for asset in new_assets:
             uow.assets.upsert(asset)
         new_agents = [uow.agents.add(a) for a in agents if uow.agents.get_by_name(a.name) is None]
+        for agent in uow.agents.list(active_only=False):
+            if agent.provider == AgentProvider.CUSTOM_ML:
+                _follow_ml_service(uow.agents, agent, custom_ml_url, custom_ml_unavailable)
         portfolios_created = 0
         for agent in uow.agents.list(active_only=False):
             if uow.portfolios.get(agent.id) is None:
@@ -97,3 +123,16 @@ def seed(
     report = SeedReport(len(new_assets), len(new_agents), portfolios_created)
     logger.info("seeded: %s", report.as_dict())
     return report
+
+
+def _follow_ml_service(agents: AgentRepository, agent: Agent, url: str | None, unavailable: str) -> None:
+    automatic = agent.active or (agent.inactive_reason or "").startswith(CUSTOM_ML_UNAVAILABLE)
+    if not automatic:
+        return
+    reason = unavailable if unavailable.startswith(CUSTOM_ML_UNAVAILABLE) else CUSTOM_ML_UNAVAILABLE + unavailable
+    if url is not None and not agent.active:
+        agents.set_active(agent.id, active=True, reason=None)
+        logger.info("agent %s is active: ML service at %s", agent.name, url)
+    elif url is None and (agent.active or agent.inactive_reason != reason):
+        agents.set_active(agent.id, active=False, reason=reason)
+        logger.info("agent %s is inactive: %s", agent.name, reason)

@@ -35,7 +35,7 @@ def test_baselines_are_registered_by_model_name() -> None:
     random_client = registry(Agent(3, "r", "baseline", "random"))
     assert isinstance(random_client, RandomTrader)
     assert random_client.seed == 7  # Race__RandomSeed is the default seed
-    assert registry.providers == ["baseline"]
+    assert registry.providers == ["baseline", "custom_ml"]
 
 
 def test_unknown_provider_or_model_gets_a_hold_client_that_says_why() -> None:

@@ -33,6 +33,12 @@ def build_baseline_client(agent: Agent, settings: Settings) -> AgentModelClient:
     return build_baseline(agent, default_seed=settings.race.random_seed)
 
 
+def build_custom_ml_client(agent: Agent, settings: Settings) -> AgentModelClient:
+    from shared.adapters.agents.custom_ml import build_custom_ml_client as build  # httpx client: built on demand
+
+    return build(agent, settings)
+
+
 class AgentClientRegistry:
     """Maps an agent's provider to a builder, and caches one client per agent (clients may hold connection pools,
     rate limiters and circuit breakers that must outlive a single cycle). Never raises for a bad agent."""
@@ -47,6 +53,7 @@ class AgentClientRegistry:
     def from_settings(cls, settings: Settings) -> AgentClientRegistry:
         registry = cls(settings)
         registry.register(AgentProvider.BASELINE, build_baseline_client)
+        registry.register(AgentProvider.CUSTOM_ML, build_custom_ml_client)
         return registry
 
     def register(self, provider: str, builder: ClientBuilder) -> None:
