@@ -29,6 +29,7 @@ from shared.services.ports import (
     CycleRecord,
     DecisionRecord,
     DuplicateDecisionError,
+    VersionedPortfolio,
 )
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -42,6 +43,7 @@ class FakeState:
     candles: dict[tuple[str, str], dict[datetime, Candle]] = field(default_factory=dict)
     agents: dict[int, Agent] = field(default_factory=dict)
     portfolios: dict[int, Portfolio] = field(default_factory=dict)
+    portfolio_versions: dict[int, int] = field(default_factory=dict)
     decisions: dict[tuple[int, datetime], DecisionRecord] = field(default_factory=dict)
     equity: dict[int, list[EquitySnapshot]] = field(default_factory=dict)
     cycles: dict[datetime, CycleRecord] = field(default_factory=dict)
@@ -53,6 +55,7 @@ class FakeState:
             candles={key: dict(rows) for key, rows in self.candles.items()},
             agents=dict(self.agents),
             portfolios={agent_id: p.copy() for agent_id, p in self.portfolios.items()},
+            portfolio_versions=dict(self.portfolio_versions),
             decisions=dict(self.decisions),
             equity={agent_id: list(rows) for agent_id, rows in self.equity.items()},
             cycles=dict(self.cycles),
@@ -139,10 +142,29 @@ class FakePortfolioRepository:
     def get_many(self, agent_ids: Iterable[int]) -> dict[int, Portfolio]:
         return {agent_id: p for agent_id in agent_ids if (p := self.get(agent_id)) is not None}
 
+    def get_many_versioned(self, agent_ids: Iterable[int]) -> dict[int, VersionedPortfolio]:
+        versions = self._uow.state.portfolio_versions
+        return {
+            agent_id: VersionedPortfolio(p, versions.get(agent_id, 0))
+            for agent_id, p in self.get_many(agent_ids).items()
+        }
+
     def save(self, portfolio: Portfolio) -> None:
         if portfolio.agent_id in self._uow.factory.failing_portfolio_saves:
             raise RuntimeError(f"simulated database error saving portfolio {portfolio.agent_id}")
-        self._uow.state.portfolios[portfolio.agent_id] = portfolio.copy()
+        state = self._uow.state
+        state.portfolios[portfolio.agent_id] = portfolio.copy()
+        state.portfolio_versions[portfolio.agent_id] = state.portfolio_versions.get(portfolio.agent_id, 0) + 1
+
+    def replace(self, stored: VersionedPortfolio, portfolio: Portfolio) -> bool:
+        # Compared with the shared state too, as the database's row would be: a concurrent run may have
+        # committed a newer version since this unit of work began.
+        agent_id = portfolio.agent_id
+        committed = self._uow.factory.state.portfolio_versions.get(agent_id, 0)
+        if self._uow.state.portfolio_versions.get(agent_id, 0) != stored.version or committed != stored.version:
+            return False
+        self.save(portfolio)
+        return True
 
 
 class FakeDecisionRepository:
@@ -183,6 +205,13 @@ class FakeEquityRepository:
         rows.append(snapshot)
         return True
 
+    def add_many(self, snapshots: Sequence[EquitySnapshot]) -> int:
+        return sum(self.add(snapshot) for snapshot in snapshots)
+
+    def marking_inputs(self) -> list[tuple[Portfolio, EquitySnapshot | None]]:
+        portfolios = self._uow.state.portfolios
+        return [(portfolios[agent_id].copy(), self.latest(agent_id)) for agent_id in sorted(portfolios)]
+
 
 class FakeCycleRepository:
     def __init__(self, uow: FakeUnitOfWork) -> None:
@@ -190,6 +219,12 @@ class FakeCycleRepository:
 
     def add(self, record: CycleRecord) -> None:
         self._uow.state.cycles[record.cycle_time] = record
+
+    def record_counted(
+        self, *, cycle_time: datetime, snapshot_sha256: str, agents: int, started_at: datetime, finished_at: datetime
+    ) -> None:
+        decisions, trades = self._uow.decisions.cycle_totals(cycle_time)
+        self.add(CycleRecord(cycle_time, snapshot_sha256, agents, decisions, trades, started_at, finished_at))
 
     def latest_time(self) -> datetime | None:
         return max(self._uow.state.cycles, default=None)

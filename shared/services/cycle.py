@@ -14,15 +14,16 @@ from decimal import Decimal
 from typing import Any
 
 from shared.domain.model import Agent, AgentDecision, Order, Portfolio
-from shared.domain.rules import RaceRules, execute_orders
+from shared.domain.rules import ExecutionResult, RaceRules, execute_orders
 from shared.domain.snapshot import MarketSnapshot
 from shared.services.ports import (
     AgentClientFactory,
     AgentContext,
-    CycleRecord,
     DecisionRecord,
     DuplicateDecisionError,
+    UnitOfWork,
     UnitOfWorkFactory,
+    VersionedPortfolio,
 )
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ async def run_cycle(
 
     # Database work runs in a worker thread: the event loop keeps serving (HTTP, other agents) meanwhile.
     loaded = await asyncio.to_thread(_load, uow_factory, cycle_time, rules, interval, snapshot_candles)
-    active, pending, snapshot, portfolios = loaded
+    active, pending, snapshot, stored, portfolios = loaded
     skipped = len(active) - len(pending)
 
     def report(**values: Any) -> CycleReport:
@@ -121,7 +122,7 @@ async def run_cycle(
     )
 
     def write() -> _Written:  # one thread hop for every agent's transaction and the cycle summary
-        written = _record_decisions(uow_factory, pending, decisions, snapshot, rules, staleness_s)
+        written = _record_decisions(uow_factory, pending, decisions, stored, snapshot, rules, staleness_s)
         _record_cycle(
             uow_factory,
             cycle_time=cycle_time,
@@ -201,8 +202,9 @@ def _invalid_decision(decision: object) -> str | None:
 
 def _load(
     uow_factory: UnitOfWorkFactory, cycle_time: datetime, rules: RaceRules, interval: str, snapshot_candles: int
-) -> tuple[list[Agent], list[Agent], MarketSnapshot, dict[int, Portfolio]]:
-    """Active agents, the pending ones (not decided yet), the snapshot and the pending agents' portfolios."""
+) -> tuple[list[Agent], list[Agent], MarketSnapshot, dict[int, VersionedPortfolio], dict[int, Portfolio]]:
+    """Active agents, the pending ones (not decided yet), the snapshot, the pending agents' stored portfolios
+    (with their versions) and their portfolios (starting cash for an agent without a stored one)."""
     with uow_factory() as uow:
         active = uow.agents.list(active_only=True)
         already_decided = uow.decisions.decided_agent_ids(cycle_time)
@@ -211,9 +213,11 @@ def _load(
         snapshot = MarketSnapshot.build(
             cycle_time, uow.candles.window(symbols, interval, at=cycle_time, count=snapshot_candles)
         )
-        stored = uow.portfolios.get_many(a.id for a in pending) if snapshot.candles and pending else {}
-    portfolios = {a.id: stored.get(a.id) or Portfolio(a.id, rules.starting_cash) for a in pending}
-    return active, pending, snapshot, portfolios
+        stored = uow.portfolios.get_many_versioned(a.id for a in pending) if snapshot.candles and pending else {}
+    portfolios = {
+        a.id: found.portfolio if (found := stored.get(a.id)) else Portfolio(a.id, rules.starting_cash) for a in pending
+    }
+    return active, pending, snapshot, stored, portfolios
 
 
 @dataclass(slots=True)
@@ -230,12 +234,14 @@ def _record_decisions(
     uow_factory: UnitOfWorkFactory,
     pending: Sequence[Agent],
     decisions: Mapping[int, AgentDecision],
+    stored: Mapping[int, VersionedPortfolio],
     snapshot: MarketSnapshot,
     rules: RaceRules,
     staleness_s: float | None,
 ) -> _Written:
-    """Execute and record each decision, sequentially and in id order: one short transaction per agent
-    (the portfolio is read again inside it, so a concurrent writer's change is never overwritten)."""
+    """Execute and record each decision, sequentially and in id order: one short transaction per agent.
+    A concurrent writer's change is never overwritten: the portfolio read at load time is replaced only if
+    its version is unchanged, and otherwise read again and the orders executed on what is stored now."""
     prices = snapshot.last_prices
     written = _Written()
     for agent in pending:
@@ -243,9 +249,7 @@ def _record_decisions(
         try:
             with uow_factory() as uow:
                 try:
-                    portfolio = uow.portfolios.get(agent.id) or Portfolio(agent.id, rules.starting_cash)
-                    result = execute_orders(portfolio, decision.orders, prices, rules)
-                    uow.portfolios.save(result.portfolio)
+                    result = _execute(uow, stored.get(agent.id), agent.id, decision, prices, rules)
                     uow.decisions.add(
                         DecisionRecord(
                             agent_id=agent.id,
@@ -279,6 +283,28 @@ def _record_decisions(
     return written
 
 
+def _execute(
+    uow: UnitOfWork,
+    stored: VersionedPortfolio | None,
+    agent_id: int,
+    decision: AgentDecision,
+    prices: Mapping[str, Decimal],
+    rules: RaceRules,
+) -> ExecutionResult:
+    """Execute the decision's orders on the agent's stored portfolio and write the result."""
+    if stored is not None:
+        if not decision.orders:  # a hold changes nothing, whatever is stored by now: nothing to write
+            return ExecutionResult(stored.portfolio, (), ())
+        result = execute_orders(stored.portfolio, decision.orders, prices, rules)
+        if uow.portfolios.replace(stored, result.portfolio):
+            return result
+    # No stored portfolio yet, or another writer changed it since the load: execute on what is stored now.
+    portfolio = uow.portfolios.get(agent_id) or Portfolio(agent_id, rules.starting_cash)
+    result = execute_orders(portfolio, decision.orders, prices, rules)
+    uow.portfolios.save(result.portfolio)
+    return result
+
+
 def _record_cycle(
     uow_factory: UnitOfWorkFactory, *, cycle_time: datetime, snapshot_sha256: str, agents: int, started_at: datetime
 ) -> None:
@@ -286,17 +312,12 @@ def _record_cycle(
     decisions and trades count too (the record describes the cycle, not this run)."""
     try:
         with uow_factory() as uow:
-            decisions, trades = uow.decisions.cycle_totals(cycle_time)
-            uow.cycles.add(
-                CycleRecord(
-                    cycle_time=cycle_time,
-                    snapshot_sha256=snapshot_sha256,
-                    agents=agents,
-                    decisions=decisions,
-                    trades=trades,
-                    started_at=started_at,
-                    finished_at=datetime.now(UTC),
-                )
+            uow.cycles.record_counted(
+                cycle_time=cycle_time,
+                snapshot_sha256=snapshot_sha256,
+                agents=agents,
+                started_at=started_at,
+                finished_at=datetime.now(UTC),
             )
             uow.commit()
     except Exception:  # the decisions are already committed; a missing summary row must not fail the cycle

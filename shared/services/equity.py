@@ -34,32 +34,27 @@ def snapshot_equity(*, uow_factory: UnitOfWorkFactory, at: datetime, interval: s
     drawdown. Idempotent: an agent whose latest snapshot is already at (or after) `at` is skipped."""
     if at.tzinfo is None:
         raise ValueError("naive `at`: equity times are always UTC-aware")
-    written = skipped = 0
     with uow_factory() as uow:
-        portfolios = list(uow.portfolios.get_many(a.id for a in uow.agents.list(active_only=False)).values())
+        marking = uow.equity.marking_inputs()
         # Inactive assets still price the positions an agent may hold in them.
         symbols = {asset.symbol for asset in uow.assets.list(active_only=False)}
-        symbols.update(s for p in portfolios for s in p.positions)
+        symbols.update(s for portfolio, _ in marking for s in portfolio.positions)
         latest = uow.candles.window(sorted(symbols), interval, at=at, count=1)
         prices = {symbol: rows[-1].close for symbol, rows in latest.items() if rows}
-        previous_by_agent = uow.equity.latest_many(p.agent_id for p in portfolios)
 
-        for portfolio in sorted(portfolios, key=lambda p: p.agent_id):
-            previous = previous_by_agent.get(portfolio.agent_id)
+        snapshots: list[EquitySnapshot] = []
+        for portfolio, previous in sorted(marking, key=lambda entry: entry[0].agent_id):
             if previous is not None and previous.at >= at:
-                skipped += 1  # never rewrite history: running peak/drawdown depend on the order of snapshots
-                continue
+                continue  # never rewrite history: running peak/drawdown depend on the order of snapshots
             equity = portfolio.equity(prices)
-            snapshot = (
+            snapshots.append(
                 previous.next(at=at, equity=equity, cash=portfolio.cash)
                 if previous is not None
                 else EquitySnapshot.first(portfolio.agent_id, at=at, equity=equity, cash=portfolio.cash)
             )
-            if uow.equity.add(snapshot):
-                written += 1
-            else:
-                skipped += 1
+        written = uow.equity.add_many(snapshots) if snapshots else 0
         uow.commit()
+    skipped = len(marking) - written
     report = EquityReport(at, written, skipped, tuple(sorted(prices)))
     logger.info("equity snapshot at %s: written=%d skipped=%d", at.isoformat(), written, skipped)
     return report

@@ -65,14 +65,32 @@ class AgentRepository(Protocol):
     def set_active(self, agent_id: int, *, active: bool, reason: str | None) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class VersionedPortfolio:
+    """A stored portfolio with the version it was read at: every write of a portfolio bumps its version, so
+    a writer holding this can replace it without reading it again (see `PortfolioRepository.replace`)."""
+
+    portfolio: Portfolio
+    version: int
+
+
 class PortfolioRepository(Protocol):
     def get(self, agent_id: int) -> Portfolio | None: ...
     def get_many(self, agent_ids: Iterable[int]) -> dict[int, Portfolio]:
         """The stored portfolios of these agents (agents without one are absent), in one round trip."""
         ...
 
+    def get_many_versioned(self, agent_ids: Iterable[int]) -> dict[int, VersionedPortfolio]:
+        """`get_many` with each portfolio's version."""
+        ...
+
     def save(self, portfolio: Portfolio) -> None:
         """Insert or replace the portfolio's cash, counters and the full set of positions."""
+        ...
+
+    def replace(self, stored: VersionedPortfolio, portfolio: Portfolio) -> bool:
+        """Write `portfolio` over `stored` if the stored row is still at `stored.version` (optimistic
+        concurrency: no read first). False, with nothing written, when another writer changed it since."""
         ...
 
 
@@ -111,6 +129,15 @@ class EquityRepository(Protocol):
         """Store the snapshot unless (agent, at) exists; True when a row was written."""
         ...
 
+    def add_many(self, snapshots: Sequence[EquitySnapshot]) -> int:
+        """`add` for each snapshot (in as few statements as the dialect allows); returns rows written."""
+        ...
+
+    def marking_inputs(self) -> list[tuple[Portfolio, EquitySnapshot | None]]:
+        """Every stored portfolio with its agent's latest snapshot (None before the first), by agent id, in
+        one round trip: what marking to market needs."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class CycleRecord:
@@ -127,6 +154,13 @@ class CycleRepository(Protocol):
     def add(self, record: CycleRecord) -> None:
         """Record a finished cycle; a second record for the same cycle_time replaces the counters (the service
         passes the cycle's totals from `DecisionRepository.cycle_totals`, so a re-run never undercounts)."""
+        ...
+
+    def record_counted(
+        self, *, cycle_time: datetime, snapshot_sha256: str, agents: int, started_at: datetime, finished_at: datetime
+    ) -> None:
+        """`add` with the decisions and trades counted from the stored decisions of the cycle (whichever run
+        wrote them), in the same statement where the dialect allows."""
         ...
 
     def latest_time(self) -> datetime | None: ...

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from shared.domain.model import Agent, AgentDecision, Asset, Order, RejectionReason, Side
+from shared.domain.model import Agent, AgentDecision, Asset, Order, Portfolio, RejectionReason, Side
 from shared.domain.rules import RaceRules
 from shared.services.cycle import NO_MARKET_DATA, CycleReport, run_cycle
 from shared.services.ports import AgentClientFactory, AgentModelClient, DecisionRecord
@@ -261,3 +261,40 @@ def test_report_is_json_friendly() -> None:
     assert payload["cycle_time"] == CYCLE.isoformat()
     assert payload["decided"] == 1
     assert isinstance(payload["duration_ms"], float)
+
+
+def test_a_portfolio_changed_since_the_load_is_read_again_never_overwritten() -> None:
+    uow = market()
+    clients = agents_with(uow, ScriptedClient([BUY_ETH]))
+    with uow() as setup:
+        setup.portfolios.save(Portfolio(1, RULES.starting_cash))
+        setup.commit()
+
+    def racing_factory(agent: Agent) -> AgentModelClient:
+        # Another writer changes the portfolio after our run loaded it (say, an admin top-up).
+        with uow() as other:
+            portfolio = other.portfolios.get(agent.id)
+            assert portfolio is not None
+            portfolio.cash += Decimal(500)
+            other.portfolios.save(portfolio)
+            other.commit()
+        return clients(agent)
+
+    report = cycle(uow, racing_factory)
+    assert (report.decided, report.trades) == (1, 1)
+    # The buy was executed on the stored portfolio, top-up included: nothing the other writer did is lost.
+    trade = uow.state.decisions[(1, CYCLE)].trades[0]
+    assert uow.state.portfolios[1].cash == RULES.starting_cash + 500 - trade.notional - trade.fee
+
+
+def test_a_hold_writes_no_portfolio() -> None:
+    uow = market()
+    clients = agents_with(uow, ScriptedClient())
+    with uow() as setup:
+        setup.portfolios.save(Portfolio(1, RULES.starting_cash))
+        setup.commit()
+    versions = dict(uow.state.portfolio_versions)
+    report = cycle(uow, clients)
+    assert report.holds == {"model chose to hold": 1}
+    assert uow.state.portfolio_versions == versions
+    assert (1, CYCLE) in uow.state.decisions

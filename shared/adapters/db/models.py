@@ -115,6 +115,9 @@ class PortfolioRow(Base):
     fees_paid: Mapped[Decimal]
     trade_count: Mapped[int]
     updated_at: Mapped[datetime]
+    # Bumped by every write of the portfolio or its positions: writers replace what they read with
+    # `UPDATE ... WHERE version = <read>` and know from the row count whether someone wrote in between.
+    version: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class PositionRow(Base):

@@ -10,7 +10,7 @@ check-then-insert inside a savepoint elsewhere.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -28,6 +28,7 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    insert,
     select,
     update,
 )
@@ -56,7 +57,7 @@ from shared.domain.model import (
     Position,
     Rejection,
 )
-from shared.services.ports import CycleRecord, DecisionRecord, DuplicateDecisionError
+from shared.services.ports import CycleRecord, DecisionRecord, DuplicateDecisionError, VersionedPortfolio
 
 __all__ = [
     "SqlAlchemyAgentRepository",
@@ -98,6 +99,7 @@ _PORTFOLIO_COLUMNS = (
         PORTFOLIOS.c.cash,
         PORTFOLIOS.c.fees_paid,
         PORTFOLIOS.c.trade_count,
+        PORTFOLIOS.c.version,
         POSITIONS.c.symbol,
         POSITIONS.c.quantity,
         POSITIONS.c.avg_cost,
@@ -109,6 +111,25 @@ _PORTFOLIOS_WITH_POSITIONS = _PORTFOLIO_COLUMNS.where(PORTFOLIOS.c.agent_id.in_(
 # The one-agent read of every decision's transaction: no expanding IN to render per call.
 _PORTFOLIO_WITH_POSITIONS = _PORTFOLIO_COLUMNS.where(PORTFOLIOS.c.agent_id == bindparam("agent_id"))
 _DELETE_POSITIONS = delete(POSITIONS).where(POSITIONS.c.agent_id == bindparam("agent_id"))
+_PORTFOLIO_VALUES = {
+    "cash": bindparam("new_cash"),
+    "fees_paid": bindparam("new_fees_paid"),
+    "trade_count": bindparam("new_trade_count"),
+    "updated_at": bindparam("new_updated_at"),
+    "version": PORTFOLIOS.c.version + 1,
+}
+_UPDATE_PORTFOLIO = (
+    update(PORTFOLIOS).where(PORTFOLIOS.c.agent_id == bindparam("key_agent_id")).values(_PORTFOLIO_VALUES)
+)
+# The optimistic write: matches no row when another writer has bumped the version since it was read.
+_REPLACE_PORTFOLIO = _UPDATE_PORTFOLIO.where(PORTFOLIOS.c.version == bindparam("key_version"))
+_POSITION_KEY = (POSITIONS.c.agent_id == bindparam("key_agent_id"), POSITIONS.c.symbol == bindparam("key_symbol"))
+_DELETE_POSITION = delete(POSITIONS).where(*_POSITION_KEY)
+_UPDATE_POSITION = (
+    update(POSITIONS)
+    .where(*_POSITION_KEY)
+    .values(quantity=bindparam("new_quantity"), avg_cost=bindparam("new_avg_cost"))
+)
 # Both seek on the decisions' cycle_time index: one cycle's rows, however long the race has run.
 _DECIDED_AGENT_IDS = select(DECISIONS.c.agent_id).where(DECISIONS.c.cycle_time == bindparam("cycle_time"))
 _CYCLE_TOTALS = select(func.count(), func.coalesce(func.sum(DECISIONS.c.trade_count), 0)).where(
@@ -138,6 +159,37 @@ _EQUITY_LATEST_MANY = (
     .where(AGENTS.c.id.in_(bindparam("agent_ids", expanding=True)))
 )
 _EQUITY_EXISTS = select(exists().where(EQUITY.c.agent_id == bindparam("agent_id"), EQUITY.c.at == bindparam("at")))
+# Everything marking to market reads, in one round trip: each portfolio with its positions (NULLs for none)
+# and its agent's latest snapshot (NULLs before the first), found by one seek per agent as above.
+_MARKING_INPUTS = (
+    select(
+        PORTFOLIOS.c.agent_id,
+        PORTFOLIOS.c.cash,
+        POSITIONS.c.symbol,
+        POSITIONS.c.quantity,
+        POSITIONS.c.avg_cost,
+        EQUITY.c.at,
+        EQUITY.c.equity,
+        EQUITY.c.cash.label("equity_cash"),
+        EQUITY.c.peak_equity,
+        EQUITY.c.max_drawdown,
+    )
+    .select_from(PORTFOLIOS)
+    .outerjoin(POSITIONS, POSITIONS.c.agent_id == PORTFOLIOS.c.agent_id)
+    .outerjoin(
+        EQUITY,
+        and_(
+            EQUITY.c.agent_id == PORTFOLIOS.c.agent_id,
+            EQUITY.c.at
+            == select(func.max(_EQUITY_HISTORY.c.at))
+            .where(_EQUITY_HISTORY.c.agent_id == PORTFOLIOS.c.agent_id)
+            .correlate(PORTFOLIOS)
+            .scalar_subquery(),
+        ),
+    )
+    .order_by(PORTFOLIOS.c.agent_id, POSITIONS.c.symbol)
+)
+_CYCLE_VALUES = ("snapshot_sha256", "agents", "decisions", "trades", "started_at", "finished_at")
 _CYCLES_LATEST = select(func.max(CYCLES.c.cycle_time))
 ON_CONFLICT_DIALECTS = ("sqlite", "postgresql")
 
@@ -226,7 +278,8 @@ def _agent(row: Any) -> Agent:
 
 
 class SqlAlchemyPortfolioRepository:
-    """Cash and counters on one row, positions on their own rows; `save` replaces the whole set.
+    """Cash and counters on one row, positions on their own rows; `save` replaces the whole set, `replace`
+    writes only the difference from the version it replaces. Every write bumps the row's version.
 
     Portfolios read in this unit of work are remembered, so saving one unchanged (an agent that held) writes
     nothing: the stored rows are already exactly that portfolio."""
@@ -236,42 +289,94 @@ class SqlAlchemyPortfolioRepository:
         self._stored: dict[int, Portfolio] = {}
 
     def get(self, agent_id: int) -> Portfolio | None:
-        return self._read(_PORTFOLIO_WITH_POSITIONS, {"agent_id": agent_id}).get(agent_id)
+        found = self._read(_PORTFOLIO_WITH_POSITIONS, {"agent_id": agent_id}).get(agent_id)
+        return found.portfolio if found else None
 
     def get_many(self, agent_ids: Iterable[int]) -> dict[int, Portfolio]:
+        return {agent_id: found.portfolio for agent_id, found in self.get_many_versioned(agent_ids).items()}
+
+    def get_many_versioned(self, agent_ids: Iterable[int]) -> dict[int, VersionedPortfolio]:
         ids = sorted(set(agent_ids))
         return self._read(_PORTFOLIOS_WITH_POSITIONS, {"agent_ids": ids}) if ids else {}
 
-    def _read(self, statement: Select[Any], parameters: dict[str, Any]) -> dict[int, Portfolio]:
-        found: dict[int, Portfolio] = {}
-        for row in self._connection.execute(statement, parameters):
-            portfolio = found.get(row.agent_id)
-            if portfolio is None:
-                portfolio = found[row.agent_id] = Portfolio(row.agent_id, row.cash, {}, row.fees_paid, row.trade_count)
-            if row.symbol is not None:
-                portfolio.positions[row.symbol] = Position(row.quantity, row.avg_cost)
-        for agent_id, portfolio in found.items():
-            self._stored[agent_id] = portfolio.copy()
+    def _read(self, statement: Select[Any], parameters: dict[str, Any]) -> dict[int, VersionedPortfolio]:
+        found: dict[int, VersionedPortfolio] = {}
+        for agent_id, cash, fees_paid, trade_count, version, symbol, quantity, avg_cost in self._connection.execute(
+            statement, parameters
+        ):
+            stored = found.get(agent_id)
+            if stored is None:
+                stored = found[agent_id] = VersionedPortfolio(
+                    Portfolio(agent_id, cash, {}, fees_paid, trade_count), version
+                )
+            if symbol is not None:
+                stored.portfolio.positions[symbol] = Position(quantity, avg_cost)
+        for agent_id, stored in found.items():
+            self._stored[agent_id] = stored.portfolio.copy()
         return found
 
     def save(self, portfolio: Portfolio) -> None:
         if self._stored.get(portfolio.agent_id) == portfolio:
             return
-        values = {
-            "cash": portfolio.cash,
-            "fees_paid": portfolio.fees_paid,
-            "trade_count": portfolio.trade_count,
-            "updated_at": datetime.now(UTC),
-        }
-        _update_or_insert(self._connection, PORTFOLIOS, {"agent_id": portfolio.agent_id}, values)
-        self._connection.execute(_DELETE_POSITIONS, {"agent_id": portfolio.agent_id})
+        agent_id = portfolio.agent_id
+        updated = self._connection.execute(_UPDATE_PORTFOLIO, _portfolio_parameters(portfolio))
+        if cast(CursorResult[Any], updated).rowcount == 0:
+            values = {
+                "agent_id": agent_id,
+                "cash": portfolio.cash,
+                "fees_paid": portfolio.fees_paid,
+                "trade_count": portfolio.trade_count,
+                "updated_at": datetime.now(UTC),
+                "version": 1,
+            }
+            self._connection.execute(_insert(PORTFOLIOS), values)
+        self._connection.execute(_DELETE_POSITIONS, {"agent_id": agent_id})
         rows = [
-            {"agent_id": portfolio.agent_id, "symbol": symbol, "quantity": p.quantity, "avg_cost": p.avg_cost}
+            {"agent_id": agent_id, "symbol": symbol, "quantity": p.quantity, "avg_cost": p.avg_cost}
             for symbol, p in sorted(portfolio.positions.items())
         ]
         if rows:
             self._connection.execute(_insert(POSITIONS), rows)
-        self._stored[portfolio.agent_id] = portfolio.copy()
+        self._stored[agent_id] = portfolio.copy()
+
+    def replace(self, stored: VersionedPortfolio, portfolio: Portfolio) -> bool:
+        agent_id = portfolio.agent_id
+        if stored.portfolio.agent_id != agent_id:
+            raise ValueError(f"portfolio of agent {agent_id} cannot replace agent {stored.portfolio.agent_id}'s")
+        parameters = _portfolio_parameters(portfolio) | {"key_version": stored.version}
+        if cast(CursorResult[Any], self._connection.execute(_REPLACE_PORTFOLIO, parameters)).rowcount == 0:
+            return False
+        # The version matched, so the stored positions are exactly `stored`'s: write the difference only.
+        before, after = stored.portfolio.positions, portfolio.positions
+        removed = [{"key_agent_id": agent_id, "key_symbol": s} for s in before if s not in after]
+        changed = [
+            {"key_agent_id": agent_id, "key_symbol": s, "new_quantity": p.quantity, "new_avg_cost": p.avg_cost}
+            for s, p in after.items()
+            if s in before and before[s] != p
+        ]
+        added = [
+            {"agent_id": agent_id, "symbol": s, "quantity": p.quantity, "avg_cost": p.avg_cost}
+            for s, p in after.items()
+            if s not in before
+        ]
+        if removed:
+            self._connection.execute(_DELETE_POSITION, removed)
+        if changed:
+            self._connection.execute(_UPDATE_POSITION, changed)
+        if added:
+            self._connection.execute(_insert(POSITIONS), added)
+        self._stored[agent_id] = portfolio.copy()
+        return True
+
+
+def _portfolio_parameters(portfolio: Portfolio) -> dict[str, Any]:
+    return {
+        "key_agent_id": portfolio.agent_id,
+        "new_cash": portfolio.cash,
+        "new_fees_paid": portfolio.fees_paid,
+        "new_trade_count": portfolio.trade_count,
+        "new_updated_at": datetime.now(UTC),
+    }
 
 
 class SqlAlchemyDecisionRepository:
@@ -413,6 +518,42 @@ class SqlAlchemyEquityRepository:
             return False
         return True
 
+    def add_many(self, snapshots: Sequence[EquitySnapshot]) -> int:
+        if not self._on_conflict:
+            return sum(self.add(snapshot) for snapshot in snapshots)
+        rows = [
+            {
+                "agent_id": snapshot.agent_id,
+                "at": require_aware(snapshot.at),
+                "equity": snapshot.equity,
+                "cash": snapshot.cash,
+                "peak_equity": snapshot.peak_equity,
+                "max_drawdown": snapshot.max_drawdown,
+            }
+            for snapshot in snapshots
+        ]
+        if not rows:
+            return 0
+        # executemany with RETURNING: SQLAlchemy sends it as one multi-row INSERT ... ON CONFLICT DO NOTHING
+        # ("insertmanyvalues"), from a statement compiled once; the rows that come back were written.
+        statement = _insert_unless_exists(EQUITY, ("agent_id", "at"), self._dialect_name)
+        return len(self._connection.execute(statement, rows).all())
+
+    def marking_inputs(self) -> list[tuple[Portfolio, EquitySnapshot | None]]:
+        found: dict[int, tuple[Portfolio, EquitySnapshot | None]] = {}
+        for row in self._connection.execute(_MARKING_INPUTS):
+            entry = found.get(row.agent_id)
+            if entry is None:
+                latest = None
+                if row.at is not None:
+                    latest = EquitySnapshot(
+                        row.agent_id, row.at, row.equity, row.equity_cash, row.peak_equity, row.max_drawdown
+                    )
+                entry = found[row.agent_id] = (Portfolio(row.agent_id, row.cash), latest)
+            if row.symbol is not None:
+                entry[0].positions[row.symbol] = Position(row.quantity, row.avg_cost)
+        return list(found.values())
+
 
 def _equity(row: Any) -> EquitySnapshot:
     return EquitySnapshot(row.agent_id, row.at, row.equity, row.cash, row.peak_equity, row.max_drawdown)
@@ -421,8 +562,10 @@ def _equity(row: Any) -> EquitySnapshot:
 class SqlAlchemyCycleRepository:
     """Finished cycles; recording a cycle again replaces its counters."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, *, on_conflict: bool | None = None) -> None:
         self._connection = connection
+        self._dialect_name = connection.dialect.name
+        self._on_conflict = self._dialect_name in ON_CONFLICT_DIALECTS if on_conflict is None else on_conflict
 
     def add(self, record: CycleRecord) -> None:
         values = {
@@ -435,9 +578,63 @@ class SqlAlchemyCycleRepository:
         }
         _update_or_insert(self._connection, CYCLES, {"cycle_time": require_aware(record.cycle_time)}, values)
 
+    def record_counted(
+        self, *, cycle_time: datetime, snapshot_sha256: str, agents: int, started_at: datetime, finished_at: datetime
+    ) -> None:
+        parameters = {
+            "p_cycle_time": require_aware(cycle_time),
+            "p_snapshot_sha256": snapshot_sha256,
+            "p_agents": agents,
+            "p_started_at": require_aware(started_at),
+            "p_finished_at": require_aware(finished_at),
+        }
+        if self._on_conflict:
+            self._connection.execute(_record_counted_upsert(self._dialect_name), parameters)
+            return
+        # Elsewhere: UPDATE with the counts as scalar subqueries, INSERT ... SELECT when no row matched.
+        updated = self._connection.execute(_RECORD_COUNTED_UPDATE, parameters)
+        if cast(CursorResult[Any], updated).rowcount == 0:
+            self._connection.execute(_RECORD_COUNTED_INSERT, parameters)
+
     def latest_time(self) -> datetime | None:
         latest: datetime | None = self._connection.execute(_CYCLES_LATEST).scalar_one_or_none()
         return latest
+
+
+# The cycle's row with its totals counted from its decisions, by the database, in the statement that writes it.
+_CYCLE_COUNTED = select(
+    bindparam("p_cycle_time", type_=CYCLES.c.cycle_time.type),
+    bindparam("p_snapshot_sha256", type_=CYCLES.c.snapshot_sha256.type),
+    bindparam("p_agents", type_=CYCLES.c.agents.type),
+    func.count(),
+    func.coalesce(func.sum(DECISIONS.c.trade_count), 0),
+    bindparam("p_started_at", type_=CYCLES.c.started_at.type),
+    bindparam("p_finished_at", type_=CYCLES.c.finished_at.type),
+).where(DECISIONS.c.cycle_time == bindparam("p_cycle_time"))
+_RECORD_COUNTED_INSERT = insert(CYCLES).from_select(["cycle_time", *_CYCLE_VALUES], _CYCLE_COUNTED)
+_RECORD_COUNTED_UPDATE = (
+    update(CYCLES)
+    .where(CYCLES.c.cycle_time == bindparam("p_cycle_time"))
+    .values(
+        snapshot_sha256=bindparam("p_snapshot_sha256"),
+        agents=bindparam("p_agents"),
+        decisions=select(func.count()).where(DECISIONS.c.cycle_time == bindparam("p_cycle_time")).scalar_subquery(),
+        trades=select(func.coalesce(func.sum(DECISIONS.c.trade_count), 0))
+        .where(DECISIONS.c.cycle_time == bindparam("p_cycle_time"))
+        .scalar_subquery(),
+        started_at=bindparam("p_started_at"),
+        finished_at=bindparam("p_finished_at"),
+    )
+)
+
+
+@functools.cache
+def _record_counted_upsert(dialect_name: str) -> Insert:
+    base = sqlite.insert(CYCLES) if dialect_name == "sqlite" else postgresql.insert(CYCLES)
+    statement = base.from_select(["cycle_time", *_CYCLE_VALUES], _CYCLE_COUNTED)
+    return statement.on_conflict_do_update(
+        index_elements=[CYCLES.c.cycle_time], set_={name: statement.excluded[name] for name in _CYCLE_VALUES}
+    )
 
 
 def _update_or_insert(

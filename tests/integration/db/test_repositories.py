@@ -8,9 +8,18 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
 
-from shared.adapters.db.models import DecisionRow, TradeRow
-from shared.adapters.db.repositories import SqlAlchemyDecisionRepository
+from shared.adapters.db.models import CycleRow, DecisionRow, TradeRow
+from shared.adapters.db.repositories import (
+    _MARKING_INPUTS,
+    _RECORD_COUNTED_INSERT,
+    _RECORD_COUNTED_UPDATE,
+    _REPLACE_PORTFOLIO,
+    SqlAlchemyCycleRepository,
+    SqlAlchemyDecisionRepository,
+    SqlAlchemyEquityRepository,
+)
 from shared.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from shared.domain.model import Asset, EquitySnapshot, Portfolio, Position
 from shared.services.ports import CycleRecord, DuplicateDecisionError
@@ -210,3 +219,111 @@ def test_agent_params_keep_decimals_exact(uow_factory: SqlAlchemyUnitOfWorkFacto
         again = uow.agents.get(stored.id)
     assert again is not None
     assert again.params == {"threshold": "0.015", "n": 3}
+
+
+def test_portfolio_replace_writes_only_over_the_version_it_read(uow_factory: SqlAlchemyUnitOfWorkFactory) -> None:
+    agent_id = add_agent(uow_factory)
+    start = Portfolio(
+        agent_id, Decimal(1000), {"BTC": Position(Decimal(1), Decimal(10)), "ETH": Position(Decimal(2), Decimal(5))}
+    )
+    with uow_factory() as uow:
+        uow.portfolios.save(start)
+        uow.commit()
+    with uow_factory() as uow:
+        stored = uow.portfolios.get_many_versioned([agent_id])[agent_id]
+    assert stored.portfolio == start
+
+    # Every kind of position change at once: one removed, one changed, one added.
+    after = Portfolio(
+        agent_id,
+        Decimal("900.5"),
+        {"ETH": Position(Decimal(3), Decimal(6)), "SOL": Position(Decimal("0.5"), Decimal(20))},
+        Decimal("0.1"),
+        2,
+    )
+    with uow_factory() as uow:
+        assert uow.portfolios.replace(stored, after) is True
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.portfolios.get(agent_id) == after
+        newer = uow.portfolios.get_many_versioned([agent_id])[agent_id]
+    assert newer.version > stored.version
+
+    # A writer still holding the old version loses, writes nothing, and its transaction stays usable.
+    with uow_factory() as uow:
+        assert uow.portfolios.replace(stored, start) is False
+        assert uow.portfolios.get(agent_id) == after
+        uow.portfolios.save(start)  # the fallback: write over what is stored now
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.portfolios.get(agent_id) == start
+        assert uow.portfolios.get_many_versioned([agent_id])[agent_id].version > newer.version
+
+
+@pytest.mark.parametrize("on_conflict", [True, False], ids=["native", "portable"])
+def test_equity_add_many_and_marking_inputs(uow_factory: SqlAlchemyUnitOfWorkFactory, on_conflict: bool) -> None:
+    holder, idle = add_agent(uow_factory, "holder"), add_agent(uow_factory, "idle")
+    add_agent(uow_factory, "no portfolio")
+    holding = Portfolio(holder, Decimal(10), {"BTC": Position(Decimal(2), Decimal(7))})
+    first = EquitySnapshot.first(holder, at=T0, equity=Decimal(24), cash=Decimal(10))
+    with uow_factory() as uow:
+        uow.portfolios.save(holding)
+        uow.portfolios.save(Portfolio(idle, Decimal(100)))
+        assert uow.equity.marking_inputs() == [(holding, None), (Portfolio(idle, Decimal(100)), None)]
+        uow.equity.add(first)
+        uow.commit()
+
+    second = first.next(at=T0 + HOUR, equity=Decimal(20), cash=Decimal(10))
+    idle_first = EquitySnapshot.first(idle, at=T0 + HOUR, equity=Decimal(100), cash=Decimal(100))
+    with uow_factory() as uow:
+        repository = SqlAlchemyEquityRepository(uow.connection, on_conflict=on_conflict)
+        assert repository.marking_inputs() == [(holding, first), (Portfolio(idle, Decimal(100)), None)]
+        assert repository.add_many([second, idle_first]) == 2
+        assert repository.add_many([second, idle_first]) == 0  # already stored: nothing written, no error
+        assert repository.add_many([]) == 0
+        uow.commit()
+    with uow_factory() as uow:
+        assert [latest for _, latest in uow.equity.marking_inputs()] == [second, idle_first]
+
+
+@pytest.mark.parametrize("on_conflict", [True, False], ids=["native", "portable"])
+def test_cycle_record_counts_the_stored_decisions(uow_factory: SqlAlchemyUnitOfWorkFactory, on_conflict: bool) -> None:
+    first, second = add_agent(uow_factory, "first"), add_agent(uow_factory, "second")
+    with uow_factory() as uow:
+        uow.decisions.add(decision_record(first, T0, trades=2))
+        uow.decisions.add(decision_record(first, T0 - HOUR, trades=1))  # another cycle: not counted
+        uow.commit()
+
+    def record(finished: timedelta) -> CycleRecord:
+        with uow_factory() as uow:
+            cycles = SqlAlchemyCycleRepository(uow.connection, on_conflict=on_conflict)
+            cycles.record_counted(
+                cycle_time=T0, snapshot_sha256="cd" * 32, agents=2, started_at=T0, finished_at=T0 + finished
+            )
+            uow.commit()
+            row = uow.connection.execute(select(CycleRow).where(CycleRow.cycle_time == T0)).one()
+        return CycleRecord(
+            row.cycle_time, row.snapshot_sha256, row.agents, row.decisions, row.trades, row.started_at, row.finished_at
+        )
+
+    assert record(timedelta(seconds=1)) == CycleRecord(T0, "cd" * 32, 2, 1, 2, T0, T0 + timedelta(seconds=1))
+    with uow_factory() as uow:  # a later partial run decides the other agent: the record counts both
+        uow.decisions.add(decision_record(second, T0, hold="timeout"))
+        uow.commit()
+    assert record(timedelta(seconds=5)) == CycleRecord(T0, "cd" * 32, 2, 2, 2, T0, T0 + timedelta(seconds=5))
+    assert count(uow_factory, CycleRow) == 1
+
+
+def test_portable_branch_statements_compile_for_mssql() -> None:
+    dialect = mssql_pyodbc.dialect(paramstyle="qmark")
+    update_sql = str(_RECORD_COUNTED_UPDATE.compile(dialect=dialect))
+    assert update_sql.startswith("UPDATE cycles SET snapshot_sha256=?, agents=?, decisions=(SELECT count(*)")
+    assert update_sql.endswith("WHERE cycles.cycle_time = ?")
+    insert_sql = str(_RECORD_COUNTED_INSERT.compile(dialect=dialect))
+    assert insert_sql.startswith("INSERT INTO cycles (cycle_time, snapshot_sha256, agents, decisions, trades")
+    assert "FROM decisions \nWHERE decisions.cycle_time = ?" in insert_sql
+    replace_sql = str(_REPLACE_PORTFOLIO.compile(dialect=dialect))
+    assert "version=(portfolios.version + ?)" in replace_sql
+    assert replace_sql.endswith("WHERE portfolios.agent_id = ? AND portfolios.version = ?")
+    marking_sql = str(_MARKING_INPUTS.compile(dialect=dialect))
+    assert "LEFT OUTER JOIN equity_snapshots ON equity_snapshots.agent_id = portfolios.agent_id" in marking_sql
