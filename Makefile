@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test venv lint typecheck pytest migrate seed sql-script bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt ml_service/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (azure-functions 1.x)")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -20,7 +20,7 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) -m shared.local_race $(ARGS)
 
-## Everything CI runs: lint, type check, then the whole test suite with PostgreSQL started on loopback
+## Everything CI runs: lint, type check, then the whole test suite with PostgreSQL and Redis started on loopback
 test: $(STAMP)
 	$(MAKE) --no-print-directory lint typecheck
 	scripts/with-services.sh $(PY) -m pytest $(PYTEST_ARGS)

@@ -167,7 +167,7 @@ def _train(config: TrainConfig, series: Mapping[str, CandleSeries]) -> tuple[Dir
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(batch)
+            total += loss.detach().item() * len(batch)
         log.info("epoch %d/%d: loss %.5f", epoch + 1, config.epochs, total / len(order))
 
     train_metrics, train_prob = _metrics(net, train_split)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a command with the services the tests need, started once on loopback and stopped afterwards:
 #   PostgreSQL (Debian's package; installed here if missing) -> TEST_POSTGRES_URL
+#   Redis (Debian's redis-server; installed here if missing)  -> TEST_REDIS_URL
 # Usage: scripts/with-services.sh COMMAND [ARGS...]
 set -euo pipefail
 
@@ -49,7 +50,41 @@ start_postgres() {
   log "PostgreSQL ready on 127.0.0.1:$port"
 }
 
+ensure_redis() {
+  if ! command -v redis-server >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+      log "installing Redis from Debian's packages"
+      apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    else
+      log "Redis is not installed: install it (e.g. 'sudo apt-get install redis-server') and retry"
+      exit 1
+    fi
+  fi
+}
+
+start_redis() {
+  ensure_redis
+  local port i
+  port=$(free_port)
+  REDIS_DIR=$(mktemp -d /tmp/trading-race-redis.XXXXXX)
+  # No persistence: the tests own this throwaway server.
+  redis-server --daemonize yes --port "$port" --bind 127.0.0.1 --dir "$REDIS_DIR" \
+    --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --save "" --appendonly no >/dev/null
+  for i in $(seq 50); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  redis-cli -p "$port" ping >/dev/null 2>&1 || { log "Redis did not start: $(tail -n 3 "$REDIS_DIR/redis.log")"; exit 1; }
+  export TEST_REDIS_URL="redis://127.0.0.1:$port/0"
+  log "Redis ready on 127.0.0.1:$port"
+}
+
 stop_services() {
+  if [ -n "${REDIS_DIR:-}" ]; then
+    [ -f "$REDIS_DIR/redis.pid" ] && kill "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null || true
+    rm -rf "$REDIS_DIR"
+  fi
   if [ -n "${PG_DIR:-}" ]; then
     as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
     rm -rf "$PG_DIR"
@@ -61,6 +96,12 @@ if [ -z "${TEST_POSTGRES_URL:-}" ]; then
   start_postgres
 else
   log "using TEST_POSTGRES_URL from the environment"
+fi
+
+if [ -z "${TEST_REDIS_URL:-}" ]; then
+  start_redis
+else
+  log "using TEST_REDIS_URL from the environment"
 fi
 
 "$@"

@@ -9,7 +9,17 @@ from collections.abc import Iterator
 
 import pytest
 
-_SETTING_PREFIXES = ("connectionstrings__", "race__", "marketdata__", "schedules__", "api__", "local__")
+_SETTING_PREFIXES = (
+    "connectionstrings__",
+    "race__",
+    "marketdata__",
+    "schedules__",
+    "api__",
+    "local__",
+    "custommlagent__",
+    "mlservice__",
+    "redis__",
+)
 
 
 @pytest.fixture(autouse=True)
