@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,12 +29,13 @@ class MarketSnapshot:
         frozen: dict[str, tuple[Candle, ...]] = {}
         for symbol in sorted(candles):
             rows = tuple(candles[symbol])
-            if any(a.open_time >= b.open_time for a, b in itertools.pairwise(rows)):
-                rows = tuple(sorted(rows, key=lambda c: c.open_time))
             if not rows:
                 continue
+            times = [c.open_time for c in rows]
+            if not all(map(operator.lt, times, itertools.islice(times, 1, None))):  # strictly ascending already?
+                rows = tuple(sorted(rows, key=lambda c: c.open_time))
             # Ascending and one interval per symbol, so the last candle closes last: checking it checks all.
-            if any(c.interval != rows[-1].interval for c in rows):
+            if len({c.interval for c in rows}) > 1:
                 raise ValueError(f"{symbol}: a snapshot mixes candle intervals")
             if rows[-1].close_time > cycle_time:
                 raise ValueError(f"look-ahead: {symbol} candle closing {rows[-1].close_time} > {cycle_time}")
@@ -58,8 +60,14 @@ class MarketSnapshot:
 def _fingerprint(cycle_time: datetime, candles: Mapping[str, tuple[Candle, ...]]) -> str:
     """sha256 of a canonical text of all the data (one join, one hash: this runs once per cycle)."""
     parts = [cycle_time.isoformat()]
+    append, cached = parts.append, _CANONICAL_TEXT.get
     for symbol, rows in candles.items():
-        parts.extend(_canonical(symbol, candle) for candle in rows)
+        for candle in rows:  # `_canonical`, with its cache hit inlined: this loop runs for every candle
+            entry = cached(id(candle))
+            if entry is not None and entry[0] is candle and entry[1] == symbol:
+                append(entry[2])
+            else:
+                append(_canonical(symbol, candle))
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 

@@ -36,6 +36,8 @@ class ScaledDecimal(TypeDecorator[Decimal]):
     def __init__(self, scale: int = SCALE) -> None:
         super().__init__()
         self.scale = scale
+        self._scale = scale
+        self._negative_scale = -scale
         self._quantum = Decimal(1).scaleb(-scale)
 
     def normalize(self, value: Decimal | int) -> Decimal:
@@ -56,6 +58,14 @@ class ScaledDecimal(TypeDecorator[Decimal]):
         return Decimal
 
     def _to_integer(self, value: Decimal | int) -> int:
+        if type(value) is Decimal and value.is_finite():
+            # Fast path, exact: when shifting the point leaves an integer, no digit finer than the scale exists,
+            # so quantizing would not change the value (a 28-digit rounding that hides finer digits cannot
+            # leave an integer unless those digits are far below half a unit, where half-even agrees).
+            shifted = value.scaleb(self._scale)
+            scaled = int(shifted)
+            if scaled == shifted and -BIGINT_MAX <= scaled <= BIGINT_MAX:
+                return scaled
         if isinstance(value, bool) or not isinstance(value, Decimal | int):
             raise ValueError(f"expected a Decimal, got {type(value).__name__}: {value!r}")
         if isinstance(value, Decimal) and not value.is_finite():
@@ -69,7 +79,7 @@ class ScaledDecimal(TypeDecorator[Decimal]):
         return scaled
 
     def _to_decimal(self, scaled: int) -> Decimal:
-        return Decimal(scaled).scaleb(-self.scale)
+        return Decimal(scaled).scaleb(self._negative_scale)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -98,6 +108,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def to_naive_utc(value: datetime) -> datetime:
     """The naive UTC form stored in the database; ValueError for a naive (zone-less) datetime."""
+    if type(value) is datetime and value.tzinfo is UTC:  # the common case, without the conversion
+        return value.replace(tzinfo=None)
     if not isinstance(value, datetime):
         raise ValueError(f"expected a datetime, got {type(value).__name__}: {value!r}")
     if value.tzinfo is None or value.utcoffset() is None:
@@ -107,4 +119,6 @@ def to_naive_utc(value: datetime) -> datetime:
 
 def require_aware(value: datetime) -> datetime:
     """`value` in UTC; ValueError for a naive datetime (checked before a query, for a clear error)."""
+    if type(value) is datetime and value.tzinfo is UTC:
+        return value
     return to_naive_utc(value).replace(tzinfo=UTC)

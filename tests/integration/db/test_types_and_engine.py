@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,20 @@ def test_scaled_decimal_round_trip_is_exact(value: Decimal) -> None:
     stored = SCALED.process_bind_param(value, SQLITE)
     assert isinstance(stored, int)
     assert SCALED.process_result_value(stored, SQLITE) == value
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False) | st.decimals(min_value=-(10**11), max_value=10**11))
+def test_scaled_decimal_rounds_exactly_like_quantize(value: Decimal) -> None:
+    # The bind's fast path must agree with the reference: quantize half-even to the scale, then range-check.
+    try:
+        expected: int | None = int(value.quantize(Decimal("1e-8"), rounding=ROUND_HALF_EVEN).scaleb(8))
+    except InvalidOperation:
+        expected = None
+    if expected is None or abs(expected) > 2**63 - 1:
+        with pytest.raises(ValueError):  # noqa: PT011 - the message varies by reason
+            SCALED.process_bind_param(value, SQLITE)
+    else:
+        assert SCALED.process_bind_param(value, SQLITE) == expected
 
 
 def test_scaled_decimal_order_matches_numeric_order() -> None:
