@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -194,7 +195,10 @@ class MlServiceProcess:
             lines = self.log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
         except OSError:
             return f"no log at {self.log_path}"
-        return f"{lines[-1] if lines else 'no output'} (log: {self.log_path})"
+        # The exception line says why (a traceback ends with it; uvicorn then adds "startup failed").
+        errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception): ", line)]
+        last = errors[-1] if errors else (lines[-1] if lines else "no output")
+        return f"{last} (log: {self.log_path})"
 
 
 def _free_port(host: str) -> int:
@@ -204,7 +208,9 @@ def _free_port(host: str) -> int:
         return port
 
 
-def start_ml_service(settings: Settings) -> tuple[Settings, MlServiceProcess | None, str | None]:
+def start_ml_service(
+    settings: Settings, *, log_path: Path | None = None
+) -> tuple[Settings, MlServiceProcess | None, str | None]:
     """Start ml_service for the local race unless `CustomMlAgent__BaseUrl` already points at one. Returns the
     settings the race should use, the process to stop at exit, and why the ML agent sits out (None if it races)."""
     if settings.custom_ml.base_url is not None:
@@ -212,7 +218,7 @@ def start_ml_service(settings: Settings) -> tuple[Settings, MlServiceProcess | N
         return settings, None, None
     from pydantic import SecretStr
 
-    service = MlServiceProcess(host=settings.local.host)
+    service = MlServiceProcess(host=settings.local.host, log_path=log_path)
     try:
         version = service.start()
     except (MlServiceStartError, OSError) as exc:

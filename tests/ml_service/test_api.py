@@ -83,7 +83,9 @@ async def test_the_same_key_with_a_different_body_is_a_422(make_app: Any, series
     key = new_key()
     async with serving(make_app()) as client:
         first = await client.post("/v1/decisions", content=encode(decision_body(series)), headers=headers(key))
-        other = await client.post("/v1/decisions", content=encode(decision_body(series, end=2001)), headers=headers(key))
+        other = await client.post(
+            "/v1/decisions", content=encode(decision_body(series, end=2001)), headers=headers(key)
+        )
     assert first.status_code == 200
     assert other.status_code == 422
     assert other.json()["error"]["code"] == "idempotency_key_reused"

@@ -78,7 +78,12 @@ async def test_after_the_ttl_the_key_is_forgotten_and_the_decision_computed_agai
         await asyncio.sleep(1.2)
         after = await client.post("/v1/decisions", content=body, headers=headers(key))
         replay = await client.post("/v1/decisions", content=body, headers=headers(key))
-    assert [r.headers["idempotent-replayed"] for r in (first, within, after, replay)] == ["false", "true", "false", "true"]
+    assert [r.headers["idempotent-replayed"] for r in (first, within, after, replay)] == [
+        "false",
+        "true",
+        "false",
+        "true",
+    ]
     assert len(counted_compute) == 2
     assert after.content == first.content  # same model, same input: the recomputed answer is the same
 
@@ -115,7 +120,9 @@ async def test_a_key_reused_with_another_body_is_rejected_on_any_replica(
     assert reused.json()["error"]["code"] == "idempotency_key_reused"
 
 
-async def test_redis_unreachable_at_start_is_degraded_but_answers(make_app: Any, series: dict[str, CandleSeries]) -> None:
+async def test_redis_unreachable_at_start_is_degraded_but_answers(
+    make_app: Any, series: dict[str, CandleSeries]
+) -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"
     key, body = new_key(), encode(decision_body(series))
     async with serving(make_app(Redis__ConnectionString=dead, MlService__RedisRetrySeconds=60)) as client:
@@ -148,7 +155,9 @@ async def test_redis_dying_mid_run_degrades_then_recovers(
 
         private_redis.start()
         recovered = (await client.get("/health/ready")).json()
-        after = await client.post("/v1/decisions", content=encode(decision_body(series, end=2200)), headers=headers(new_key()))
+        after = await client.post(
+            "/v1/decisions", content=encode(decision_body(series, end=2200)), headers=headers(new_key())
+        )
 
     assert before.status_code == 200
     assert during.status_code == 200, during.text

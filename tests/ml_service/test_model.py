@@ -78,9 +78,9 @@ def test_a_tampered_artifact_does_not_load(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "model.json").read_text())
     meta["weights_sha256"] = "0" * 64
     (tmp_path / "model.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="does not match model.json"):
+    with pytest.raises(ValueError, match=r"does not match model\.json"):
         load_bundle(tmp_path)
-    with pytest.raises(FileNotFoundError, match="python -m ml_service.train"):
+    with pytest.raises(FileNotFoundError, match=r"python -m ml_service\.train"):
         load_bundle(tmp_path / "missing")
 
 

@@ -236,7 +236,7 @@ class CustomMlClient:
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
 
-_exponential = wait_exponential_jitter(initial=0.2, max=2.0, jitter=0.2)
+_exponential = wait_exponential_jitter(multiplier=0.2, max=2.0, jitter=0.2)
 
 
 def _backoff(state: RetryCallState) -> float:
