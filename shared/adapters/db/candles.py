@@ -45,6 +45,7 @@ CANDLES: Table = CandleRow.__table__  # type: ignore[assignment]
 SEQUENCES: Table = SequenceRow.__table__  # type: ignore[assignment]
 CANDLE_SEQUENCE = "candles"
 _BUMP_REVISION = update(SEQUENCES).where(SEQUENCES.c.name == bindparam("sequence")).values(value=SEQUENCES.c.value + 1)
+_BUMP_REVISION_RETURNING = _BUMP_REVISION.returning(SEQUENCES.c.value)  # OUTPUT inserted.value on Azure SQL
 _SEQUENCE_VALUE = select(SEQUENCES.c.value).where(SEQUENCES.c.name == bindparam("sequence"))
 KEY_COLUMNS = ("symbol", "interval", "open_time")
 VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -271,12 +272,16 @@ def next_revision(connection: Connection) -> int:
     """The number for the rows of one upsert: bigger than every committed one. The counter row's write lock
     is held until commit, so concurrent writers are numbered in commit order and a reader that has seen
     revision n has seen every revision below it."""
-    updated = connection.execute(_BUMP_REVISION, {"sequence": CANDLE_SEQUENCE})
-    if cast(CursorResult[Any], updated).rowcount == 0:
-        start = connection.execute(_MAX_REVISION).scalar_one() + 1
-        connection.execute(insert(SEQUENCES), {"name": CANDLE_SEQUENCE, "value": start})
-        return int(start)
-    return int(connection.execute(_SEQUENCE_VALUE, {"sequence": CANDLE_SEQUENCE}).scalar_one())
+    parameters = {"sequence": CANDLE_SEQUENCE}
+    if connection.dialect.update_returning:  # one round trip: the bumped value comes back with the UPDATE
+        bumped = connection.execute(_BUMP_REVISION_RETURNING, parameters).scalar_one_or_none()
+        if bumped is not None:
+            return int(bumped)
+    elif cast(CursorResult[Any], connection.execute(_BUMP_REVISION, parameters)).rowcount:
+        return int(connection.execute(_SEQUENCE_VALUE, parameters).scalar_one())
+    start = connection.execute(_MAX_REVISION).scalar_one() + 1
+    connection.execute(insert(SEQUENCES), {"name": CANDLE_SEQUENCE, "value": start})
+    return int(start)
 
 
 def _as_utc(value: Any) -> datetime | None:

@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
 
 from shared.adapters.db.candles import (
+    _BUMP_REVISION_RETURNING,
     CANDLES,
     SqlAlchemyCandleRepository,
     UpsertStrategy,
+    next_revision,
     update_changed_statement,
     upsert_on_conflict,
     upsert_read_compare,
@@ -190,3 +192,21 @@ def test_cached_window_reads_older_history_and_bypasses_uncommitted_writes(
         uow.candles.upsert([candle("BTC", T0 + 48 * HOUR, 1)])
         assert uow.candles.window(["BTC"], "1h", at=T0 + 49 * HOUR, count=1)["BTC"][0].close == 1
     assert stored(uow_factory, "BTC", T0 + 49 * HOUR, count=1) == hourly("BTC", 48)[-1:]
+
+
+@pytest.mark.parametrize("returning", [True, False], ids=["update-returning", "update-then-select"])
+def test_revisions_count_up_by_one_per_upsert(
+    uow_factory: SqlAlchemyUnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch, returning: bool
+) -> None:
+    monkeypatch.setattr(uow_factory.engine.dialect, "update_returning", returning)
+    seen = []
+    for _ in range(3):
+        with uow_factory() as uow:
+            seen.append(next_revision(uow.connection))
+            uow.commit()
+    assert seen == [seen[0], seen[0] + 1, seen[0] + 2]
+
+
+def test_revision_bump_returns_its_value_on_azure_sql() -> None:
+    sql = str(_BUMP_REVISION_RETURNING.compile(dialect=mssql_pyodbc.dialect(paramstyle="qmark")))
+    assert sql == "UPDATE sequences SET value=(sequences.value + ?) OUTPUT inserted.value WHERE sequences.name = ?"
