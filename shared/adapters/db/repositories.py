@@ -541,17 +541,18 @@ class SqlAlchemyEquityRepository:
 
     def marking_inputs(self) -> list[tuple[Portfolio, EquitySnapshot | None]]:
         found: dict[int, tuple[Portfolio, EquitySnapshot | None]] = {}
-        for row in self._connection.execute(_MARKING_INPUTS):
-            entry = found.get(row.agent_id)
+        for agent_id, cash, symbol, quantity, avg_cost, *latest_columns in self._connection.execute(_MARKING_INPUTS):
+            entry = found.get(agent_id)
             if entry is None:
-                latest = None
-                if row.at is not None:
-                    latest = EquitySnapshot(
-                        row.agent_id, row.at, row.equity, row.equity_cash, row.peak_equity, row.max_drawdown
-                    )
-                entry = found[row.agent_id] = (Portfolio(row.agent_id, row.cash), latest)
-            if row.symbol is not None:
-                entry[0].positions[row.symbol] = Position(row.quantity, row.avg_cost)
+                at, equity, equity_cash, peak_equity, max_drawdown = latest_columns
+                latest = (
+                    EquitySnapshot(agent_id, at, equity, equity_cash, peak_equity, max_drawdown)
+                    if at is not None
+                    else None
+                )
+                entry = found[agent_id] = (Portfolio(agent_id, cash), latest)
+            if symbol is not None:
+                entry[0].positions[symbol] = Position(quantity, avg_cost)
         return list(found.values())
 
 
