@@ -106,7 +106,8 @@ async def run_cycle(
             "duration_ms": (time.perf_counter() - started) * 1000,
         }
         result = CycleReport(**(defaults | values))
-        logger.info("cycle finished %s", json.dumps(result.as_dict(), sort_keys=True))
+        if logger.isEnabledFor(logging.INFO):  # the JSON is built only for a log that is written
+            logger.info("cycle finished %s", json.dumps(result.as_dict(), sort_keys=True))
         return result
 
     if not snapshot.candles:

@@ -195,11 +195,17 @@ ON_CONFLICT_DIALECTS = ("sqlite", "postgresql")
 
 
 @functools.cache
+def _insert_ignoring_conflict(table: Table, key: tuple[str, ...], dialect_name: str) -> Insert:
+    """INSERT ... ON CONFLICT (key) DO NOTHING: its row count is 1 when the row was written, 0 when not."""
+    base = sqlite.insert(table) if dialect_name == "sqlite" else postgresql.insert(table)
+    return base.on_conflict_do_nothing(index_elements=[table.c[name] for name in key])
+
+
+@functools.cache
 def _insert_unless_exists(table: Table, key: tuple[str, ...], dialect_name: str) -> Insert:
     """INSERT ... ON CONFLICT (key) DO NOTHING RETURNING the key: a row comes back only when one was written."""
-    base = sqlite.insert(table) if dialect_name == "sqlite" else postgresql.insert(table)
     returned = table.c.id if "id" in table.c else table.c[key[0]]
-    return base.on_conflict_do_nothing(index_elements=[table.c[name] for name in key]).returning(returned)
+    return _insert_ignoring_conflict(table, key, dialect_name).returning(returned)
 
 
 class SqlAlchemyAssetRepository:
@@ -399,6 +405,14 @@ class SqlAlchemyDecisionRepository:
         cycle_time = require_aware(record.cycle_time)
         duplicate = f"agent {record.agent_id} already has a decision for cycle {cycle_time}"
         values = _decision_values(record, cycle_time)
+        if self._on_conflict and not record.trades and self._dialect_name == "sqlite":
+            # No trade rows to point at the decision: the row count says whether it was written, and the
+            # statement skips RETURNING's result set (most decisions are holds). Not on PostgreSQL: it
+            # returns the new id implicitly anyway, and its row count then does not say what was written.
+            statement = _insert_ignoring_conflict(DECISIONS, ("agent_id", "cycle_time"), self._dialect_name)
+            if cast(CursorResult[Any], self._connection.execute(statement, values)).rowcount != 1:
+                raise DuplicateDecisionError(duplicate)
+            return
         if self._on_conflict:
             statement = _insert_unless_exists(DECISIONS, ("agent_id", "cycle_time"), self._dialect_name)
             decision_id = self._connection.execute(statement, values).scalar()

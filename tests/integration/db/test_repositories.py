@@ -115,10 +115,15 @@ def test_duplicate_decision_raises_and_changes_nothing(uow_factory: SqlAlchemyUn
     with uow_factory() as uow:
         with pytest.raises(DuplicateDecisionError):
             uow.decisions.add(decision_record(agent_id, T0, trades=3))
+        with pytest.raises(DuplicateDecisionError):  # a hold (no trades) takes the other statement
+            uow.decisions.add(decision_record(agent_id, T0, hold="timeout"))
+        uow.decisions.add(decision_record(agent_id, T0 + HOUR, hold="timeout"))  # a new cycle: stored
         uow.commit()
 
-    assert count(uow_factory, DecisionRow) == 1
+    assert count(uow_factory, DecisionRow) == 2
     assert count(uow_factory, TradeRow) == 1
+    with uow_factory() as uow:
+        assert uow.decisions.decided_agent_ids(T0 + HOUR) == {agent_id}
 
 
 @pytest.mark.parametrize("on_conflict", [True, False], ids=["on_conflict", "check_then_insert"])
