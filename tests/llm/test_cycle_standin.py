@@ -1,0 +1,107 @@
+"""A real cycle (shared.services.cycle.run_cycle) of LLM agents built by the registry against the stand-in:
+one provider hangs, the others finish on time, and every decision carries its audit trail."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+from shared.adapters.agents.factory import AgentClientRegistry
+from shared.adapters.agents.llm.providers import register_llm_providers
+from shared.config import LlamaSettings, RaceSettings, Settings
+from shared.domain.rules import RaceRules
+from shared.services.cycle import CycleReport, run_cycle
+from shared.services.seed import DEFAULT_ASSETS
+from tests.fakes import FakeUnitOfWorkFactory
+from tests.llm.helpers import CYCLE
+from tests.llm.standin import Reply, StandInServer, decision_reply, groq_429, server_error
+
+AGENT_TIMEOUT_S = 4.0  # the agents' own deadline is 2 s (the margin is 2 s)
+BUY_BTC = (
+    '{"orders": [{"symbol": "BTC", "side": "BUY", "notional_usd": 10000}], "reasoning": "trend", "confidence": 0.7}'
+)
+
+
+def market_with_llm_agents(models: list[str]) -> tuple[FakeUnitOfWorkFactory, list[int]]:
+    from shared.adapters.market_data.replay import ReplayMarketDataProvider
+
+    uow = FakeUnitOfWorkFactory()
+    uow.add_assets(*DEFAULT_ASSETS)
+    uow.add_candles(
+        ReplayMarketDataProvider().fetch_candles(DEFAULT_ASSETS, start=CYCLE - timedelta(hours=60), end=CYCLE)
+    )
+    ids = [uow.add_agent(f"LLM {model}", provider="llama", model=model).id for model in models]
+    return uow, ids
+
+
+def run_llm_cycle(standin: StandInServer, uow: FakeUnitOfWorkFactory) -> tuple[CycleReport, float]:
+    settings = Settings(
+        Llama=LlamaSettings(Provider="openai_compatible", BaseUrl=standin.base_url, MaxRetries=1),
+        Race=RaceSettings(AgentTimeoutSeconds=AGENT_TIMEOUT_S),
+    )
+    registry = AgentClientRegistry.from_settings(settings)
+    shared = register_llm_providers(registry)
+
+    async def cycle() -> CycleReport:
+        try:
+            return await run_cycle(
+                uow_factory=uow,
+                clients=registry,
+                cycle_time=CYCLE,
+                rules=RaceRules(),
+                interval="1h",
+                snapshot_candles=48,
+                agent_timeout_s=AGENT_TIMEOUT_S,
+                max_concurrency=32,
+            )
+        finally:
+            await shared.aclose()
+
+    started = time.perf_counter()
+    report = asyncio.run(cycle())
+    return report, time.perf_counter() - started
+
+
+def test_one_hanging_provider_does_not_delay_the_others(standin: StandInServer) -> None:
+    uow, (fast, slow, hanging, _broken) = market_with_llm_agents(["fast", "slow", "hanging", "broken"])
+    standin.always("fast", decision_reply(BUY_BTC))
+    standin.always("slow", decision_reply(BUY_BTC, delay_s=0.4))
+    standin.always("hanging", Reply(hang=True))
+    standin.always("broken", server_error(503))
+
+    report, wall_s = run_llm_cycle(standin, uow)
+
+    assert report.decided == 4
+    assert report.failed == ()
+    assert wall_s < AGENT_TIMEOUT_S  # the hanging agent gave up at its own deadline, before the cycle's
+    assert report.holds == {"timeout": 1, "provider error: HTTP 503: Service Unavailable": 1}
+    assert report.trades == 2
+    decisions = {agent_id: record.decision for (agent_id, _), record in uow.state.decisions.items()}
+    assert decisions[hanging].hold_reason == "timeout"
+    assert decisions[hanging].latency_ms is not None
+    assert decisions[hanging].latency_ms < AGENT_TIMEOUT_S * 1000  # its own deadline, not the cycle's cut
+    for agent_id in (fast, slow):
+        decision = decisions[agent_id]
+        assert decision.prompt is not None
+        assert decision.raw_response == BUY_BTC
+        assert decision.prompt_tokens == 177
+        assert decision.completion_tokens == 87
+        assert decision.latency_ms is not None
+    assert uow.state.portfolios[fast].positions["BTC"].quantity > 0
+    assert uow.state.portfolios[hanging].cash == RaceRules().starting_cash
+
+
+def test_rate_limited_and_malformed_agents_hold_while_the_rest_trade(standin: StandInServer) -> None:
+    uow, _ids = market_with_llm_agents(["ok", "limited", "prose"])
+    standin.always("ok", decision_reply(BUY_BTC))
+    standin.always("limited", groq_429(headers={"retry-after": "3"}))  # past the 2 s deadline: no retry
+    standin.always("prose", decision_reply("I would buy Bitcoin because it is going up."))
+
+    report, _ = run_llm_cycle(standin, uow)
+
+    assert report.trades == 1
+    assert report.holds == {
+        "rate limited": 1,
+        "invalid output: no JSON decision object in 'I would buy Bitcoin because it is going up.'": 1,
+    }
