@@ -7,12 +7,14 @@ Environment variable names are the Azure app setting names, in `Section__Key` fo
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -57,8 +59,13 @@ class RaceSettings(_Section):
         )
 
 
+def _default_market_data_provider() -> Literal["replay", "coingecko"]:
+    # Azure sets WEBSITE_INSTANCE_ID on every Functions instance: live prices there, bundled replay elsewhere.
+    return "coingecko" if os.environ.get("WEBSITE_INSTANCE_ID") else "replay"
+
+
 class MarketDataSettings(_Section):
-    provider: Literal["replay", "coingecko"] = Field("replay", alias="Provider")
+    provider: Literal["replay", "coingecko"] = Field(default_factory=_default_market_data_provider, alias="Provider")
     interval: str = Field("1h", alias="Interval")
     # Replay: where the simulated clock starts on a fresh database (after a warm-up of candles).
     replay_start: datetime = Field(datetime(2024, 1, 2, tzinfo=UTC), alias="ReplayStart")
@@ -175,6 +182,86 @@ class AzureOpenAISettings(LlmSettings):
     api_version: str = Field("2024-10-21", alias="ApiVersion")
 
 
+COINGECKO_PUBLIC_URL = "https://api.coingecko.com/api/v3"  # keyless and Demo
+COINGECKO_PRO_URL = "https://pro-api.coingecko.com/api/v3"
+
+
+class CoinGeckoSettings(_Section):
+    """The live market data provider. `Plan=auto` infers it: no key -> keyless; a key -> Demo, or Pro when
+    `BaseUrl` is the pro-api host. A Demo key must go to api.coingecko.com and a Pro key to pro-api (CoinGecko
+    answers 400 10010/10011 otherwise)."""
+
+    api_key: SecretStr | None = Field(None, alias="ApiKey")
+    plan: Literal["auto", "keyless", "demo", "pro"] = Field("auto", alias="Plan")
+    base_url: str | None = Field(None, alias="BaseUrl")
+    # The Demo plan allows 30 calls a minute (and 10,000 a month); keyless is IP-shared and lower: set 10.
+    calls_per_minute: int = Field(30, alias="CallsPerMinute", ge=1, le=10_000)
+    timeout_seconds: float = Field(10.0, alias="TimeoutSeconds", gt=0, le=120)
+    max_retries: int = Field(3, alias="MaxRetries", ge=0, le=10)
+    breaker_failures: int = Field(3, alias="BreakerFailures", ge=1, le=100)
+    breaker_reset_seconds: float = Field(300.0, alias="BreakerResetSeconds", gt=0, le=3600)
+    # "SYMBOL=coingecko-id,..." overrides the ids seeded with the assets (e.g. after CoinGecko renames one).
+    ids: str = Field("", alias="Ids")
+
+    @field_validator("api_key")
+    @classmethod
+    def _no_placeholder_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if any(m in value.get_secret_value().lower() for m in PLACEHOLDER_MARKERS):
+            raise ValueError("CoinGecko__ApiKey is still a placeholder: set a real key or remove the setting")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"CoinGecko__BaseUrl must be an http(s) URL, e.g. {COINGECKO_PUBLIC_URL}")
+        return value.strip().rstrip("/")
+
+    @field_validator("ids")
+    @classmethod
+    def _id_pairs(cls, value: str) -> str:
+        _parse_id_overrides(value)
+        return value
+
+    @model_validator(mode="after")
+    def _plan_has_key(self) -> CoinGeckoSettings:
+        if self.plan in ("demo", "pro") and self.api_key is None:
+            raise ValueError(f"CoinGecko__Plan={self.plan} needs CoinGecko__ApiKey (or set CoinGecko__Plan=keyless)")
+        return self
+
+    @property
+    def resolved_plan(self) -> Literal["keyless", "demo", "pro"]:
+        if self.plan != "auto":
+            return self.plan
+        if self.api_key is None:
+            return "keyless"
+        return "pro" if self.base_url is not None and "pro-api." in self.base_url else "demo"
+
+    @property
+    def resolved_base_url(self) -> str:
+        if self.base_url is not None:
+            return self.base_url
+        return COINGECKO_PRO_URL if self.resolved_plan == "pro" else COINGECKO_PUBLIC_URL
+
+    @property
+    def id_overrides(self) -> Mapping[str, str]:
+        return _parse_id_overrides(self.ids)
+
+
+def _parse_id_overrides(text: str) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        symbol, sep, coin_id = (part.strip() for part in pair.partition("="))
+        if not sep or not symbol or not coin_id:
+            raise ValueError(f"CoinGecko__Ids: expected SYMBOL=coingecko-id pairs, got {pair!r}")
+        overrides[symbol.upper()] = coin_id
+    return overrides
+
+
 class CustomMlAgentSettings(_Section):
     """The `custom_ml` agent's client of ml_service. Without `BaseUrl` the ML agent is listed but inactive."""
 
@@ -223,6 +310,7 @@ class Settings(BaseSettings):
     openai: OpenAISettings = Field(default_factory=OpenAISettings, alias="OpenAI")
     azure_openai: AzureOpenAISettings = Field(default_factory=AzureOpenAISettings, alias="AzureOpenAI")
     custom_ml: CustomMlAgentSettings = Field(default_factory=CustomMlAgentSettings, alias="CustomMlAgent")
+    coingecko: CoinGeckoSettings = Field(default_factory=CoinGeckoSettings, alias="CoinGecko")
     log_level: str = Field("INFO", validation_alias=AliasChoices("LOG_LEVEL", "Logging__Level"))
 
     @property

@@ -17,6 +17,7 @@ _SETTING_PREFIXES = (
     "api__",
     "local__",
     "custommlagent__",
+    "coingecko__",
     "mlservice__",
     "redis__",
 )

@@ -92,10 +92,9 @@ def test_bad_header_is_reported(tmp_path: Path) -> None:
         ReplayMarketDataProvider(tmp_path).coverage("BTC")
 
 
-def test_factory_builds_replay_and_refuses_coingecko_for_now() -> None:
+def test_factory_builds_replay_and_refuses_an_interval_without_bundled_candles() -> None:
     provider = make_market_data_provider(Settings(MarketData=MarketDataSettings(Provider="replay")))
     assert provider.name == "replay"
-    with pytest.raises(MarketDataProviderUnavailable, match="coingecko"):
-        make_market_data_provider(Settings(MarketData=MarketDataSettings(Provider="coingecko")))
-    with pytest.raises(NotImplementedError, match="no bundled candles"):
+    # (the coingecko provider is covered in tests/coingecko/test_provider.py)
+    with pytest.raises(MarketDataProviderUnavailable, match="no bundled candles"):
         make_market_data_provider(Settings(MarketData=MarketDataSettings(Provider="replay", Interval="4h")))

@@ -1,1 +1,1 @@
-"""Market data providers: the bundled replay set (offline) and, later, CoinGecko (live)."""
+"""Market data providers: the bundled replay set (offline) and CoinGecko (live)."""

@@ -27,9 +27,16 @@ def _replay(settings: Settings) -> MarketDataProvider:
 
 
 def _coingecko(settings: Settings) -> MarketDataProvider:
-    raise MarketDataProviderUnavailable(
-        "MarketData__Provider=coingecko is not available yet; set MarketData__Provider=replay"
-    )
+    from shared.adapters.market_data.coingecko import CoinGeckoMarketDataProvider
+    from shared.adapters.market_data.coingecko_mapping import SOURCES
+
+    interval = settings.market_data.interval
+    if interval not in SOURCES:
+        raise MarketDataProviderUnavailable(
+            f"MarketData__Provider=coingecko cannot serve MarketData__Interval={interval!r}; "
+            f"use one of {', '.join(sorted(SOURCES))}"
+        )
+    return CoinGeckoMarketDataProvider.from_settings(settings.coingecko, interval=interval)
 
 
 _BUILDERS: Mapping[str, Callable[[Settings], MarketDataProvider]] = {

@@ -1,0 +1,137 @@
+"""End to end: the market-data timer on live (stand-in) CoinGecko, through an outage and back.
+
+CoinGecko up -> the timer stores a day of closed hourly candles. CoinGecko down (503s, then timeouts) -> each
+run logs and reports the failure, the circuit breaker stops the calls, and the agents keep deciding on the
+last good snapshot, each decision recording how stale its data was. CoinGecko up again -> the next run
+backfills the hours it missed: no gap left, no duplicate, no bad price stored, and the candles are exactly the
+bundled real ones the stand-in's prices derive from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from shared.adapters.market_data.replay import ReplayMarketDataProvider
+from shared.api.timers import handle_market_data_timer
+from shared.bootstrap import Container, set_container
+from shared.config import CoinGeckoSettings, ConnectionStrings, MarketDataSettings, Settings
+from shared.local_race import prepare
+from shared.services.seed import DEFAULT_ASSETS
+from tests.coingecko.helpers import FakeTime, make_provider
+from tests.coingecko.standin import CoinGeckoStandIn, Reply, running_standin, server_error
+
+HOUR = timedelta(hours=1)
+QUARTER = timedelta(minutes=15)
+SYMBOLS = [a.symbol for a in DEFAULT_ASSETS]
+
+
+@dataclass
+class Timer:
+    past_due: bool = False
+
+
+@pytest.fixture
+def standin() -> Iterator[CoinGeckoStandIn]:
+    yield from running_standin()
+
+
+@pytest.fixture
+def race(tmp_path: Path, standin: CoinGeckoStandIn) -> Iterator[tuple[Container, FakeTime]]:
+    settings = Settings(
+        connection_strings=ConnectionStrings(trading_db=f"sqlite:///{tmp_path / 'live.db'}"),
+        market_data=MarketDataSettings(Provider="coingecko", BackfillHours=24),
+        coingecko=CoinGeckoSettings(BaseUrl=standin.base_url),
+    )
+    container = prepare(settings)
+    fake_time = FakeTime()  # retries and breaker delays cost no real time
+    container.market_data = make_provider(
+        standin, fake_time, TimeoutSeconds=0.3, MaxRetries=2, BreakerFailures=3, BreakerResetSeconds=600
+    )
+    yield container, fake_time
+    set_container(None)
+
+
+def tick(container: Container, standin: CoinGeckoStandIn, fake_time: FakeTime) -> dict:  # type: ignore[type-arg]
+    """Fifteen minutes pass, then the market-data timer fires."""
+    standin.now += QUARTER
+    fake_time.now += QUARTER.total_seconds()
+    return handle_market_data_timer(Timer(), container, clock=lambda: standin.now)
+
+
+def stored_candles(container: Container, symbol: str) -> list:  # type: ignore[type-arg]
+    return container.queries.candles(symbol, "1h", start=None, end=None, limit=1000)
+
+
+def test_the_timer_rides_out_an_outage_and_backfills_the_gap(
+    race: tuple[Container, FakeTime], standin: CoinGeckoStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    container, fake_time = race
+    start = standin.now  # 2024-03-10 00:00
+
+    # Up: a day of candles for the five assets, five calls.
+    first = handle_market_data_timer(Timer(), container, clock=lambda: standin.now)
+    assert first["stored"] == 5 * 24
+    assert first["errors"] == {}
+    assert len(standin.requests) == 5
+    container.run_agents_job(start)
+
+    # Down from 00:15 to 04:00: 503s, then answers slower than the timeout.
+    standin.outage = server_error(503)
+    outage_reports = [tick(container, standin, fake_time) for _ in range(8)]  # 00:15 .. 02:00
+    standin.outage = Reply(200, [], delay_s=1.0)
+    outage_reports += [tick(container, standin, fake_time) for _ in range(8)]  # 02:15 .. 04:00
+    for report in outage_reports:
+        assert report["stored"] == 0
+    failing = [r for r in outage_reports if r["errors"]]
+    assert all(set(r["errors"]) == set(SYMBOLS) for r in failing)
+    assert any("CircuitOpenError" in e for r in failing for e in r["errors"].values())
+    # The breaker opened after 3 failed attempts; after that each run (15 min > the 10 min reset delay) spent
+    # one probe, not 5 assets x 3 attempts; runs before any hour had closed made no call at all.
+    assert len(standin.requests) - 5 <= 3 + len(outage_reports)
+    assert "market data fetch failed for BTC" in caplog.text
+
+    # The agents keep deciding on the last good snapshot and say how stale it is.
+    stale_cycle = start + 3 * HOUR
+    cycle = container.run_agents_job(stale_cycle)
+    assert cycle.as_dict()["data_staleness_seconds"] == 3 * 3600
+    agent = container.queries.agent_summaries(starting_cash=Decimal(100_000))[0].agent
+    [latest, *_] = container.queries.decisions(agent.id, limit=1, offset=0).items
+    assert (latest.cycle_time, latest.data_staleness_seconds) == (stale_cycle, 3 * 3600)
+
+    # Up again, with junk in the answers: an off-grid row of impossible prices and a repeated row.
+    standin.outage = None
+
+    def junk(rows: list[list[object]]) -> list[list[object]]:
+        off_grid = [int((start + HOUR + timedelta(minutes=7)).timestamp() * 1000), 0, -5, 10**9, "NaN"]  # JSON NaN
+        return [*rows[:3], rows[2], off_grid, *rows[3:]]
+
+    standin.edit_rows("ethereum", junk)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        fake_time.now += 600  # the breaker's reset delay has passed: the next call probes
+        recovered = tick(container, standin, fake_time)  # 04:15
+    assert recovered["errors"] == {}
+    assert recovered["stored"] == 5 * 4  # 00:00, 01:00, 02:00, 03:00 for each asset
+    assert recovered["gaps"] == []
+    assert "ETH 2024-03-10T00:37:00+00:00 not used: close time not on a 30m boundary" in caplog.text
+
+    # One more run: nothing new has closed, nothing is written twice.
+    assert tick(container, standin, fake_time)["stored"] == 0
+
+    replay = ReplayMarketDataProvider()
+    for symbol in SYMBOLS:
+        candles = stored_candles(container, symbol)
+        opens = [c.open_time for c in candles]
+        assert opens == [start - 24 * HOUR + i * HOUR for i in range(28)], f"{symbol}: gap or duplicate"
+        expected = replay.fetch_candles(
+            [a for a in DEFAULT_ASSETS if a.symbol == symbol], start=opens[0], end=opens[-1] + HOUR
+        )
+        prices = [(c.open, c.high, c.low, c.close) for c in candles]
+        assert prices == [(c.open, c.high, c.low, c.close) for c in expected], f"{symbol}: not the real prices"
