@@ -91,6 +91,7 @@ def test_a_real_llm_decides_in_a_real_cycle(llama_server: LocalLlamaServer) -> N
     record = uow.state.decisions[(agent.id, CYCLE)]
     decision = record.decision
     print(f"\nSmolLM2 said: {decision.raw_response!r}\nrecorded: {decision.hold_reason or decision.reasoning!r}")
+    print(f"latency {decision.latency_ms} ms, tokens {decision.prompt_tokens}+{decision.completion_tokens}")
     # The model really answered: its text, usage and latency are recorded with the prompt it got.
     assert decision.hold_reason is None or not decision.hold_reason.startswith(("timeout", "provider error")), (
         decision.hold_reason
