@@ -119,6 +119,9 @@ class LocalRunSettings(_Section):
     seconds_per_simulated_hour: float = Field(2.0, alias="SecondsPerSimulatedHour", ge=0, le=3600)
     host: str = Field("127.0.0.1", alias="Host")
     port: int = Field(7071, alias="Port", ge=1, le=65535)
+    # Opt-in: a real LLM offline (SmolLM2-135M on a local llama.cpp server) races as one more agent.
+    local_llm: bool = Field(False, alias="LocalLlm")
+    local_llm_port: int = Field(8088, alias="LocalLlmPort", ge=1, le=65535)
 
 
 class LlmSettings(_Section):
