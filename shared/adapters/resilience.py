@@ -250,6 +250,10 @@ class CircuitBreaker:
         self._probe_in_flight = False
 
     @property
+    def consecutive_failures(self) -> int:
+        return self._failures
+
+    @property
     def state(self) -> BreakerState:
         if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.reset_after:
             return BreakerState.HALF_OPEN

@@ -22,8 +22,9 @@ import pytest
 from pydantic import SecretStr
 
 from ml_service.data import load_all
-from shared.adapters.agents.custom_ml import CircuitBreaker, CustomMlClient
+from shared.adapters.agents.custom_ml import CustomMlClient
 from shared.adapters.agents.factory import AgentClientRegistry, UnavailableClient
+from shared.adapters.resilience import CircuitBreaker
 from shared.config import CustomMlAgentSettings, Settings
 from shared.contracts.ml_decisions import DecisionRequest, DecisionResponse, decision_idempotency_key
 from shared.domain.model import Agent, AgentDecision, Candle, Portfolio, Position, Side
@@ -248,13 +249,13 @@ def test_the_breaker_opens_after_consecutive_failures_and_closes_after_a_good_tr
     now = [0.0]
     script = Script(status(500))
     client = scripted(script, max_retries=0, breaker_failures=2, breaker_reset_seconds=30)
-    client.breaker = CircuitBreaker(2, 30, clock=lambda: now[0])
+    client.breaker = CircuitBreaker(failure_threshold=2, reset_after=30, clock=lambda: now[0])
 
     decide(client)
     decide(client)
     refused = decide(client)
     assert len(script.requests) == 2
-    assert refused.hold_reason == "circuit open after 2 consecutive failures of the ML service; next try in 30s"
+    assert refused.hold_reason == "ML service circuit open after 2 consecutive failures; next probe in 30s"
 
     now[0] = 31  # half-open: one trial goes through; it fails, the breaker opens again
     decide(client)

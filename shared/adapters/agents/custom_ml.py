@@ -17,8 +17,16 @@ from typing import TYPE_CHECKING
 
 import httpx
 from pydantic import ValidationError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from shared.adapters.resilience import (
+    CircuitBreaker,
+    CircuitOpenError,
+    PermanentError,
+    RetryPolicy,
+    TransientError,
+    retry_hint,
+    retrying,
+)
 from shared.contracts.ml_decisions import (
     API_KEY_HEADER,
     DECISIONS_PATH,
@@ -39,63 +47,6 @@ if TYPE_CHECKING:
     from shared.config import CustomMlAgentSettings, Settings
 
 MAX_RETRY_AFTER_S = 10.0
-
-
-class TransientMlError(Exception):
-    """Worth retrying: timeout, connection failure, 429, 5xx, or the key's first request still running (409)."""
-
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
-class PermanentMlError(Exception):
-    """Not worth retrying: the service refused the request (bad key, invalid input, key reused...)."""
-
-
-class CircuitBreaker:
-    """Closed -> open after `failures` consecutive failures -> half-open after `reset_s` (one trial call) -> closed
-    on success, open again on failure. Single event loop, so no lock is needed."""
-
-    def __init__(self, failures: int, reset_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.threshold, self.reset_s, self._clock = failures, reset_s, clock
-        self.consecutive_failures = 0
-        self.opened_at: float | None = None
-        self._trial_running = False
-
-    @property
-    def state(self) -> str:
-        if self.opened_at is None:
-            return "closed"
-        return "half_open" if self._clock() - self.opened_at >= self.reset_s else "open"
-
-    def refusal(self) -> str | None:
-        """None when a call may go ahead (and, half-open, reserves the one trial call); else why not."""
-        state = self.state
-        if state == "closed":
-            return None
-        if state == "half_open" and not self._trial_running:
-            self._trial_running = True
-            return None
-        assert self.opened_at is not None
-        wait = max(self.reset_s - (self._clock() - self.opened_at), 0)
-        return (
-            f"circuit open after {self.consecutive_failures} consecutive failures of the ML service; "
-            f"next try in {wait:.0f}s"
-        )
-
-    def release_trial(self) -> None:
-        """The reserved trial call was not made: let the next call try instead."""
-        self._trial_running = False
-
-    def record_success(self) -> None:
-        self.consecutive_failures, self.opened_at, self._trial_running = 0, None, False
-
-    def record_failure(self) -> None:
-        self.consecutive_failures += 1
-        if self._trial_running or self.consecutive_failures >= self.threshold:
-            self.opened_at = self._clock()
-        self._trial_running = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +72,11 @@ class CustomMlClient:
         if settings.base_url is None:
             raise ValueError("CustomMlAgent__BaseUrl is not set")
         self.agent, self.settings, self._transport = agent, settings, transport
-        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_seconds, clock)
+        self.breaker = CircuitBreaker(
+            failure_threshold=settings.breaker_failures, reset_after=settings.breaker_reset_seconds, clock=clock
+        )
+        # Backoff from 0.2 s; a server asking for more than MAX_RETRY_AFTER_S is not retried within this cycle.
+        self.retry_policy = RetryPolicy(max_retries=settings.max_retries, base_delay=0.2, max_delay=MAX_RETRY_AFTER_S)
 
     async def decide(self, context: AgentContext) -> AgentDecision:
         try:
@@ -131,19 +86,20 @@ class CustomMlClient:
             return AgentDecision.hold(f"ML client error: {type(exc).__name__}: {exc}")
 
     async def _decide(self, context: AgentContext) -> AgentDecision:
-        refusal = self.breaker.refusal()
-        if refusal is not None:
-            return AgentDecision.hold(refusal)
+        try:
+            self.breaker.before_call()
+        except CircuitOpenError as exc:
+            return AgentDecision.hold(f"ML service {exc}")
         try:
             call = self._prepare(context)
         except (ValidationError, ValueError) as exc:
-            self.breaker.release_trial()  # our input, not the service, is the problem
+            self.breaker.record_neutral()  # our input, not the service, is the problem
             return AgentDecision.hold(f"cannot build the ML request from this snapshot: {_first_line(exc)}")
         started = time.perf_counter()
         try:
             response = await self._post_with_retries(call)
             decision = DecisionResponse.model_validate_json(response.content)
-        except (TransientMlError, PermanentMlError, ValidationError) as exc:
+        except (TransientError, PermanentError, ValidationError) as exc:
             self.breaker.record_failure()
             latency = (time.perf_counter() - started) * 1000
             what = "returned an invalid response" if isinstance(exc, ValidationError) else "failed"
@@ -220,48 +176,31 @@ class CustomMlClient:
         return _Call(body, headers, prompt)
 
     async def _post_with_retries(self, call: _Call) -> httpx.Response:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.max_retries + 1),
-            wait=_backoff,
-            retry=retry_if_exception_type(TransientMlError),
-            reraise=True,
-        )
         timeout = httpx.Timeout(self.settings.timeout_seconds)
         async with httpx.AsyncClient(
             base_url=str(self.settings.base_url), timeout=timeout, transport=self._transport
         ) as client:
-            async for attempt in retrying:
+            async for attempt in retrying(self.retry_policy):
                 with attempt:
                     return await _post_once(client, call, self.settings.timeout_seconds)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
-
-
-_exponential = wait_exponential_jitter(multiplier=0.2, max=2.0, jitter=0.2)
-
-
-def _backoff(state: RetryCallState) -> float:
-    """Exponential backoff with jitter, or the server's `Retry-After` when it sent one (capped)."""
-    outcome = state.outcome
-    error = outcome.exception() if outcome is not None else None
-    if isinstance(error, TransientMlError) and error.retry_after_s is not None:
-        return min(error.retry_after_s, MAX_RETRY_AFTER_S)
-    return _exponential(state)
 
 
 async def _post_once(client: httpx.AsyncClient, call: _Call, timeout_s: float) -> httpx.Response:
     try:
         response = await client.post(DECISIONS_PATH, content=call.body, headers=call.headers)
     except httpx.TimeoutException as exc:
-        raise TransientMlError(f"no answer within {timeout_s:g}s ({type(exc).__name__})") from exc
+        raise TransientError(f"no answer within {timeout_s:g}s ({type(exc).__name__})") from exc
     except httpx.TransportError as exc:
-        raise TransientMlError(f"cannot reach the service: {type(exc).__name__}: {exc}") from exc
+        raise TransientError(f"cannot reach the service: {type(exc).__name__}: {exc}") from exc
     status = response.status_code
     if status < 400:
         return response
     message = f"HTTP {status}: {_error_message(response)}"
+    # 409: the first request with this Idempotency-Key is still computing; asking again soon gets its answer.
     if status in (409, 429) or status >= 500:
-        raise TransientMlError(message, _retry_after(response))
-    raise PermanentMlError(message)
+        raise TransientError(message, status=status, retry_after=retry_hint(response.headers))
+    raise PermanentError(message, status=status)
 
 
 def _error_message(response: httpx.Response) -> str:
@@ -269,14 +208,6 @@ def _error_message(response: httpx.Response) -> str:
         return ErrorBody.model_validate_json(response.content).error.message
     except ValidationError:
         return response.text[:200] or response.reason_phrase
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None  # an HTTP date: rare here, and the exponential backoff is a fine substitute
 
 
 def _first_line(exc: BaseException) -> str:
