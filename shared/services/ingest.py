@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class IngestReport:
     """What one ingest run did. `dropped` and `gaps` are (symbol, open time ISO, reason) and
-    (symbol, first missing open time ISO, last missing open time ISO)."""
+    (symbol, first missing open time ISO, last missing open time ISO). `missing` lists, in the `gaps` form, the
+    closed candles not fetched because the provider failed: the next successful run backfills them."""
 
     now: datetime
     fetched: int
@@ -27,6 +28,7 @@ class IngestReport:
     gaps: tuple[tuple[str, str, str], ...]
     latest: Mapping[str, datetime | None]
     errors: Mapping[str, str]
+    missing: tuple[tuple[str, str, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +39,7 @@ class IngestReport:
             "gaps": [{"symbol": s, "from": a, "to": b} for s, a, b in self.gaps],
             "latest": {s: (t.isoformat() if t else None) for s, t in self.latest.items()},
             "errors": dict(self.errors),
+            "missing": [{"symbol": s, "from": a, "to": b} for s, a, b in self.missing],
         }
 
 
@@ -64,6 +67,7 @@ def ingest_market_data(
     dropped: list[tuple[str, str, str]] = []
     gaps: list[tuple[str, str, str]] = []
     errors: dict[str, str] = {}
+    missing: list[tuple[str, str, str]] = []
     latest: dict[str, datetime | None] = dict(stored_latest)
 
     # The provider is called outside any transaction: a slow HTTP call must not hold database locks.
@@ -77,6 +81,15 @@ def ingest_market_data(
         except Exception as exc:  # any provider failure is isolated to its asset
             logger.warning("market data fetch failed for %s: %s: %s", asset.symbol, type(exc).__name__, exc)
             errors[asset.symbol] = f"{type(exc).__name__}: {exc}"
+            last_closed = start + ((now - start) // step - 1) * step
+            missing.append((asset.symbol, start.isoformat(), last_closed.isoformat()))
+            logger.warning(
+                "market data gap for %s from %s to %s (open times): the next run backfills it",
+                asset.symbol,
+                start.isoformat(),
+                last_closed.isoformat(),
+                extra={"symbol": asset.symbol, "gap_from": start.isoformat(), "gap_to": last_closed.isoformat()},
+            )
             continue
         fetched += len(candles)
         accepted = _screen(asset, candles, interval=interval, now=now, dropped=dropped)
@@ -91,7 +104,7 @@ def ingest_market_data(
             stored = uow.candles.upsert(to_store)
             uow.commit()
 
-    report = IngestReport(now, fetched, stored, tuple(dropped), tuple(gaps), latest, errors)
+    report = IngestReport(now, fetched, stored, tuple(dropped), tuple(gaps), latest, errors, tuple(missing))
     for symbol, open_time, reason in dropped:
         logger.warning("dropped candle %s %s: %s", symbol, open_time, reason)
     logger.info(

@@ -29,7 +29,7 @@ from tests.coingecko.standin import CoinGeckoStandIn, Reply, running_standin, se
 
 HOUR = timedelta(hours=1)
 QUARTER = timedelta(minutes=15)
-SYMBOLS = [a.symbol for a in DEFAULT_ASSETS]
+SYMBOLS = sorted(a.symbol for a in DEFAULT_ASSETS)
 
 
 @dataclass
@@ -92,6 +92,11 @@ def test_the_timer_rides_out_an_outage_and_backfills_the_gap(
     failing = [r for r in outage_reports if r["errors"]]
     assert all(set(r["errors"]) == set(SYMBOLS) for r in failing)
     assert any("CircuitOpenError" in e for r in failing for e in r["errors"].values())
+    # each failing run records the closed hours it could not fetch: the gap the next good run fills
+    last = outage_reports[-1]  # 04:00
+    assert sorted(last["missing"], key=lambda m: m["symbol"]) == [
+        {"symbol": s, "from": start.isoformat(), "to": (start + 3 * HOUR).isoformat()} for s in SYMBOLS
+    ]
     # The breaker opened after 3 failed attempts; after that each run (15 min > the 10 min reset delay) spent
     # one probe, not 5 assets x 3 attempts; runs before any hour had closed made no call at all.
     assert len(standin.requests) - 5 <= 3 + len(outage_reports)
@@ -120,6 +125,7 @@ def test_the_timer_rides_out_an_outage_and_backfills_the_gap(
     assert recovered["errors"] == {}
     assert recovered["stored"] == 5 * 4  # 00:00, 01:00, 02:00, 03:00 for each asset
     assert recovered["gaps"] == []
+    assert recovered["missing"] == []
     assert "ETH 2024-03-10T00:37:00+00:00 not used: close time not on a 30m boundary" in caplog.text
 
     # One more run: nothing new has closed, nothing is written twice.

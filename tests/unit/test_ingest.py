@@ -108,6 +108,9 @@ def test_a_provider_error_for_one_asset_does_not_stop_the_others() -> None:
     assert report.errors == {"BTC": "TimeoutError: read timed out"}
     assert report.stored == 2
     assert report.latest == {"BTC": None, "ETH": T0 + HOUR}
+    # the closed hours BTC could not fetch are recorded, for the next run to backfill
+    assert report.missing == (("BTC", (NOW - 48 * HOUR).isoformat(), (NOW - HOUR).isoformat()),)
+    assert report.as_dict()["missing"] == [{"symbol": "BTC", "from": report.missing[0][1], "to": report.missing[0][2]}]
 
 
 def test_inactive_assets_are_not_fetched() -> None:
