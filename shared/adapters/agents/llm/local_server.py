@@ -41,11 +41,17 @@ def smollm2_gguf_path() -> Path:
 
 
 def require_llama_cpp_server() -> None:
-    for module in ("llama_cpp", "llama_cpp.server", "uvicorn", "sse_starlette", "starlette_context"):
+    """The server's packages are installed. Checked without importing them: `find_spec("llama_cpp.server")`
+    would import `llama_cpp`, loading the llama.cpp library (and leaking file handles) into this process when
+    only the child process needs it."""
+    install = "install llama-cpp-python[server] (pip install -r requirements-dev.txt)"
+    for module in ("llama_cpp", "uvicorn", "sse_starlette", "starlette_context"):
         if importlib.util.find_spec(module) is None:
-            raise LocalModelUnavailableError(
-                f"{module} is missing: install llama-cpp-python[server] (pip install -r requirements-dev.txt)"
-            )
+            raise LocalModelUnavailableError(f"{module} is missing: {install}")
+    llama_cpp = importlib.util.find_spec("llama_cpp")
+    folders = (llama_cpp.submodule_search_locations or []) if llama_cpp else []
+    if not any((Path(folder) / "server" / "__main__.py").is_file() for folder in folders):
+        raise LocalModelUnavailableError(f"llama_cpp.server is missing: {install}")
 
 
 class LocalLlamaServer:
