@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from shared.domain.model import Agent, Candle
 from shared.services.ports import (
@@ -95,6 +95,11 @@ class AgentPublic(_Public):
     trades: int
     fees_paid: Money
     positions: dict[str, Money]
+    prompt_tokens: int = Field(
+        description="LLM prompt tokens used so far, as the provider reported them (0 for non-LLM agents)."
+    )
+    completion_tokens: int = Field(description="LLM completion tokens used so far.")
+    llm_cost_usd: Money = Field(description="Estimated LLM cost so far in USD, from the configured price table.")
 
     @classmethod
     def from_summary(cls, summary: AgentSummary) -> AgentPublic:
@@ -116,6 +121,9 @@ class AgentPublic(_Public):
             trades=summary.trades,
             fees_paid=summary.fees_paid,
             positions=dict(summary.positions),
+            prompt_tokens=summary.prompt_tokens,
+            completion_tokens=summary.completion_tokens,
+            llm_cost_usd=summary.llm_cost_usd,
         )
 
 
@@ -137,6 +145,9 @@ class LeaderboardEntryPublic(_Public):
     max_drawdown_pct: Money | None
     trades: int
     fees_paid: Money
+    prompt_tokens: int = Field(description="LLM prompt tokens used so far (0 for non-LLM agents).")
+    completion_tokens: int = Field(description="LLM completion tokens used so far.")
+    llm_cost_usd: Money = Field(description="Estimated LLM cost so far in USD.")
 
     @classmethod
     def from_row(cls, row: LeaderboardRow) -> LeaderboardEntryPublic:
@@ -154,6 +165,9 @@ class LeaderboardEntryPublic(_Public):
             max_drawdown_pct=summary.max_drawdown_pct,
             trades=summary.trades,
             fees_paid=summary.fees_paid,
+            prompt_tokens=summary.prompt_tokens,
+            completion_tokens=summary.completion_tokens,
+            llm_cost_usd=summary.llm_cost_usd,
         )
 
 

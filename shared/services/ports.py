@@ -111,7 +111,9 @@ class DecisionRecord:
 class DecisionRepository(Protocol):
     def decided_agent_ids(self, cycle_time: datetime) -> set[int]: ...
     def add(self, record: DecisionRecord) -> None:
-        """Store the decision and its trades; raises DuplicateDecisionError if (agent, cycle) exists."""
+        """Store the decision and its trades, and add its tokens and cost to the agent's running LLM usage
+        totals (kept with its stored portfolio); raises DuplicateDecisionError, with nothing written, if
+        (agent, cycle) exists."""
         ...
 
     def cycle_totals(self, cycle_time: datetime) -> tuple[int, int]:
@@ -248,6 +250,10 @@ class AgentSummary:
     trades: int
     fees_paid: Decimal
     positions: Mapping[str, Decimal] = field(default_factory=dict)
+    # Running LLM usage: tokens as the providers reported them, cost from the configured price table.
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    llm_cost_usd: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,9 @@ AGENTS = {
 }
 
 
-def _summary(agent_id: int, equity: str | None, cash: str, trades: int, fees: str) -> AgentSummary:
+def _summary(
+    agent_id: int, equity: str | None, cash: str, trades: int, fees: str, usage: tuple[int, int, str] = (0, 0, "0")
+) -> AgentSummary:
     marked = Decimal(equity) if equity is not None else None
     return AgentSummary(
         agent=AGENTS[agent_id],
@@ -50,6 +52,9 @@ def _summary(agent_id: int, equity: str | None, cash: str, trades: int, fees: st
         trades=trades,
         fees_paid=Decimal(fees),
         positions={"BTC": Decimal("0.25000000")} if trades else {},
+        prompt_tokens=usage[0],
+        completion_tokens=usage[1],
+        llm_cost_usd=Decimal(usage[2]),
     )
 
 
@@ -63,7 +68,7 @@ class FakeRaceQueries:
     def __post_init__(self) -> None:
         self.summaries = {
             1: _summary(1, "104250.12345678", "84250.12345678", 12, "37.51000000"),
-            2: _summary(2, "99100.00000000", "99100.00000000", 3, "9.90000000"),
+            2: _summary(2, "99100.00000000", "99100.00000000", 3, "9.90000000", (58_560, 7_200, "0.04024800")),
             3: _summary(3, None, "100000.00000000", 0, "0"),
         }
         self.equity = [

@@ -35,6 +35,8 @@ async def test_get_agent(client: httpx.AsyncClient, container: FakeContainer) ->
 
     assert response.status_code == 200
     assert response.json()["provider"] == "llama"
+    usage = {k: response.json()[k] for k in ("prompt_tokens", "completion_tokens", "llm_cost_usd")}
+    assert usage == {"prompt_tokens": 58_560, "completion_tokens": 7_200, "llm_cost_usd": "0.04024800"}
     assert container.queries.calls_to("agent_summary") == [{"agent_id": 2, "starting_cash": 100000}]
 
 

@@ -43,6 +43,13 @@ async def test_openapi_lists_every_route_and_documents_money_as_strings(client: 
     assert routes == EXPECTED_ROUTES
     equity = document["components"]["schemas"]["AgentPublic"]["properties"]["equity"]
     assert {"type": "string", "format": "decimal"}.items() <= equity["anyOf"][0].items()
+    for schema in ("AgentPublic", "LeaderboardEntryPublic"):
+        properties = document["components"]["schemas"][schema]["properties"]
+        assert properties["prompt_tokens"]["type"] == properties["completion_tokens"]["type"] == "integer"
+        assert properties["llm_cost_usd"]["format"] == "decimal"
+        assert {"prompt_tokens", "completion_tokens", "llm_cost_usd"} <= set(
+            document["components"]["schemas"][schema]["required"]
+        )
 
 
 async def test_swagger_ui_is_served_under_api(client: httpx.AsyncClient) -> None:

@@ -29,5 +29,11 @@ async def test_leaderboard_ranks_agents_by_equity(client: httpx.AsyncClient, con
         "max_drawdown_pct": "1.2500",
         "trades": 12,
         "fees_paid": "37.51000000",
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "llm_cost_usd": "0",
     }
+    llm = body["items"][2]
+    assert (llm["provider"], llm["prompt_tokens"], llm["completion_tokens"]) == ("llama", 58_560, 7_200)
+    assert llm["llm_cost_usd"] == "0.04024800"
     assert container.queries.calls_to("agent_summaries") == [{"starting_cash": 100000}]

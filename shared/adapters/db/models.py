@@ -118,6 +118,11 @@ class PortfolioRow(Base):
     # Bumped by every write of the portfolio or its positions: writers replace what they read with
     # `UPDATE ... WHERE version = <read>` and know from the row count whether someone wrote in between.
     version: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    # Running LLM usage totals, added to by every decision write that reports usage (never by the portfolio's
+    # own writes, so they do not bump the version): what the leaderboard shows without summing decisions.
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    llm_cost_usd: Mapped[Decimal] = mapped_column(server_default="0")
 
 
 class PositionRow(Base):

@@ -161,6 +161,9 @@ def _summaries(connection: Connection, agent_id: int | None, starting_cash: Deci
             PORTFOLIOS.c.cash,
             PORTFOLIOS.c.fees_paid,
             PORTFOLIOS.c.trade_count,
+            PORTFOLIOS.c.prompt_tokens.label("total_prompt_tokens"),
+            PORTFOLIOS.c.completion_tokens.label("total_completion_tokens"),
+            PORTFOLIOS.c.llm_cost_usd,
             EQUITY.c.at.label("equity_at"),
             EQUITY.c.equity,
             EQUITY.c.max_drawdown,
@@ -195,6 +198,9 @@ def _summary(row: Any, positions: dict[str, Decimal], starting_cash: Decimal) ->
         trades=row.trade_count if has_portfolio else 0,
         fees_paid=row.fees_paid if has_portfolio else ZERO,
         positions=positions,
+        prompt_tokens=row.total_prompt_tokens if has_portfolio else 0,
+        completion_tokens=row.total_completion_tokens if has_portfolio else 0,
+        llm_cost_usd=row.llm_cost_usd if has_portfolio else ZERO,
     )
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     CursorResult,
     Insert,
@@ -46,7 +47,7 @@ from shared.adapters.db.models import (
     PositionRow,
     TradeRow,
 )
-from shared.adapters.db.types import require_aware
+from shared.adapters.db.types import ScaledDecimal, require_aware
 from shared.domain.model import (
     Agent,
     Asset,
@@ -129,6 +130,17 @@ _UPDATE_POSITION = (
     update(POSITIONS)
     .where(*_POSITION_KEY)
     .values(quantity=bindparam("new_quantity"), avg_cost=bindparam("new_avg_cost"))
+)
+# Increments, not a read-modify-write: concurrent decisions of one agent never lose usage, and the portfolio's
+# version is left alone (usage is not part of what a cycle's optimistic replace protects).
+_ADD_LLM_USAGE = (
+    update(PORTFOLIOS)
+    .where(PORTFOLIOS.c.agent_id == bindparam("key_agent_id"))
+    .values(
+        prompt_tokens=PORTFOLIOS.c.prompt_tokens + bindparam("add_prompt_tokens", type_=BigInteger()),
+        completion_tokens=PORTFOLIOS.c.completion_tokens + bindparam("add_completion_tokens", type_=BigInteger()),
+        llm_cost_usd=PORTFOLIOS.c.llm_cost_usd + bindparam("add_llm_cost_usd", type_=ScaledDecimal()),
+    )
 )
 # Both seek on the decisions' cycle_time index: one cycle's rows, however long the race has run.
 _DECIDED_AGENT_IDS = select(DECISIONS.c.agent_id).where(DECISIONS.c.cycle_time == bindparam("cycle_time"))
@@ -412,6 +424,7 @@ class SqlAlchemyDecisionRepository:
             statement = _insert_ignoring_conflict(DECISIONS, ("agent_id", "cycle_time"), self._dialect_name)
             if cast(CursorResult[Any], self._connection.execute(statement, values)).rowcount != 1:
                 raise DuplicateDecisionError(duplicate)
+            self._add_llm_usage(record)
             return
         if self._on_conflict:
             statement = _insert_unless_exists(DECISIONS, ("agent_id", "cycle_time"), self._dialect_name)
@@ -429,6 +442,7 @@ class SqlAlchemyDecisionRepository:
                     decision_id = _inserted_id(self._connection.execute(_insert(DECISIONS), values))
             except IntegrityError as exc:
                 raise DuplicateDecisionError(duplicate) from exc
+        self._add_llm_usage(record)
         if record.trades:
             self._connection.execute(
                 _insert(TRADES),
@@ -447,6 +461,21 @@ class SqlAlchemyDecisionRepository:
                     for trade in record.trades
                 ],
             )
+
+    def _add_llm_usage(self, record: DecisionRecord) -> None:
+        """Add the decision's tokens and cost to its agent's running totals. Only decisions that report usage
+        (LLM calls) pay this statement; the cycle has written the agent's portfolio row by then."""
+        decision = record.decision
+        prompt, completion, cost = decision.prompt_tokens, decision.completion_tokens, decision.cost_usd
+        if prompt is None and completion is None and cost is None:
+            return
+        parameters = {
+            "key_agent_id": record.agent_id,
+            "add_prompt_tokens": prompt or 0,
+            "add_completion_tokens": completion or 0,
+            "add_llm_cost_usd": cost if cost is not None else Decimal(0),
+        }
+        self._connection.execute(_ADD_LLM_USAGE, parameters)
 
 
 def _decision_values(record: DecisionRecord, cycle_time: datetime) -> dict[str, Any]:

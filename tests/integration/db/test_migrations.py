@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect
 
 from shared.adapters.db.engine import make_engine
 from shared.adapters.db.migrate import alembic_config, main, offline_sql, upgrade
 from shared.adapters.db.models import metadata
+from shared.adapters.db.queries import SqlAlchemyRaceQueries
+from shared.adapters.db.repositories import DECISIONS, PORTFOLIOS, SqlAlchemyAgentRepository, _decision_values
+from tests.integration.db.builders import HOUR, T0, agent, decision_record
 
 TABLES = {
     "assets",
@@ -55,6 +59,35 @@ def test_downgrade_to_base_removes_everything_and_upgrade_restores_it(empty_db_u
     finally:
         engine.dispose()
     upgrade(empty_db_url)
+
+
+def test_upgrade_to_0004_totals_the_llm_usage_already_recorded(empty_db_url: str) -> None:
+    upgrade(empty_db_url, revision="0003")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as connection:  # the 0003 schema: no usage columns yet
+            agents = SqlAlchemyAgentRepository(connection)
+            llm, baseline = agents.add(agent("llm")).id, agents.add(agent("baseline")).id
+            connection.execute(
+                insert(PORTFOLIOS),
+                [
+                    {"agent_id": a, "cash": 1, "fees_paid": 0, "trade_count": 0, "updated_at": T0, "version": 1}
+                    for a in (llm, baseline)
+                ],
+            )
+            records = [
+                decision_record(llm, T0, trades=0),
+                decision_record(llm, T0 + HOUR, trades=0),
+                decision_record(baseline, T0, hold="timeout"),
+            ]
+            connection.execute(insert(DECISIONS), [_decision_values(r, r.cycle_time) for r in records])
+        upgrade(empty_db_url)
+        summaries = {s.agent.id: s for s in SqlAlchemyRaceQueries(engine).agent_summaries(starting_cash=Decimal(1))}
+    finally:
+        engine.dispose()
+    assert (summaries[llm].prompt_tokens, summaries[llm].completion_tokens) == (1800, 160)
+    assert summaries[llm].llm_cost_usd == Decimal("0.00024690")
+    assert (summaries[baseline].prompt_tokens, summaries[baseline].llm_cost_usd) == (0, 0)
 
 
 def test_upgrade_creates_the_sqlite_file_folder(tmp_path: Path) -> None:

@@ -48,6 +48,10 @@ def test_summaries_join_portfolio_positions_and_the_latest_equity(
     assert top.max_drawdown_pct == Decimal(10)  # 110,000 -> 99,000
     assert (top.trades, top.fees_paid, dict(top.positions)) == (6, Decimal(60), {"BTC": Decimal("1.5")})
     assert summaries[idle].return_pct == 0
+    # LLM usage totals: the five decisions' 900 + 80 tokens and $0.00012345 each; none for the others.
+    assert (top.prompt_tokens, top.completion_tokens, top.llm_cost_usd) == (4500, 400, Decimal("0.00061725"))
+    assert (summaries[idle].prompt_tokens, summaries[idle].llm_cost_usd) == (0, 0)
+    assert (summaries[new].prompt_tokens, summaries[new].completion_tokens, summaries[new].llm_cost_usd) == (0, 0, 0)
     fresh = summaries[new]
     assert (fresh.equity, fresh.return_pct, fresh.max_drawdown_pct, fresh.cash, fresh.trades) == (
         None,

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
 
-from shared.adapters.db.models import CycleRow, DecisionRow, TradeRow
+from shared.adapters.db.models import CycleRow, DecisionRow, PortfolioRow, TradeRow
 from shared.adapters.db.repositories import (
     _MARKING_INPUTS,
     _RECORD_COUNTED_INSERT,
@@ -21,7 +21,7 @@ from shared.adapters.db.repositories import (
     SqlAlchemyEquityRepository,
 )
 from shared.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from shared.domain.model import Asset, EquitySnapshot, Portfolio, Position
+from shared.domain.model import AgentDecision, Asset, EquitySnapshot, Portfolio, Position
 from shared.services.ports import CycleRecord, DuplicateDecisionError
 from tests.integration.db.builders import HOUR, T0, agent, decision_record
 
@@ -154,6 +154,46 @@ def test_unique_constraint_backs_the_duplicate_check(
         uow.commit()
 
     assert count(uow_factory, DecisionRow) == 2
+
+
+def llm_usage(uow_factory: SqlAlchemyUnitOfWorkFactory, agent_id: int) -> tuple[int, int, Decimal]:
+    columns = (PortfolioRow.prompt_tokens, PortfolioRow.completion_tokens, PortfolioRow.llm_cost_usd)
+    with uow_factory() as uow:
+        row = uow.connection.execute(select(*columns).where(PortfolioRow.agent_id == agent_id)).one()
+    return row[0], row[1], row[2]
+
+
+@pytest.mark.parametrize("on_conflict", [True, False], ids=["native", "portable"])
+def test_decisions_add_their_llm_usage_to_the_agents_running_totals(
+    uow_factory: SqlAlchemyUnitOfWorkFactory, on_conflict: bool
+) -> None:
+    agent_id = add_agent(uow_factory)
+    invalid_output = AgentDecision.hold(
+        "invalid output: no decision object", prompt_tokens=1000, completion_tokens=20, cost_usd=Decimal("0.0001")
+    )
+    llm_hold = dataclasses.replace(decision_record(agent_id, T0 + HOUR, hold="x"), decision=invalid_output)
+    with uow_factory() as uow:
+        uow.portfolios.save(Portfolio(agent_id, Decimal(1000)))
+        uow.commit()
+    assert llm_usage(uow_factory, agent_id) == (0, 0, Decimal(0))
+
+    with uow_factory() as uow:
+        stored = uow.portfolios.get_many_versioned([agent_id])[agent_id]
+        decisions = SqlAlchemyDecisionRepository(uow.connection, on_conflict=on_conflict)
+        decisions.add(decision_record(agent_id, T0))  # 900 + 80 tokens, $0.00012345, with trades
+        decisions.add(llm_hold)  # a hold writes only the decision: its usage counts all the same
+        decisions.add(decision_record(agent_id, T0 + 2 * HOUR, hold="timeout"))  # no usage reported
+        with pytest.raises(DuplicateDecisionError):
+            decisions.add(decision_record(agent_id, T0))  # nothing written, nothing added
+        # Usage does not bump the portfolio's version: the cycle's optimistic replace still succeeds.
+        assert uow.portfolios.replace(stored, Portfolio(agent_id, Decimal(999)))
+        uow.commit()
+    assert llm_usage(uow_factory, agent_id) == (1900, 100, Decimal("0.00022345"))
+
+    with uow_factory() as uow:
+        uow.decisions.add(decision_record(agent_id, T0 + 3 * HOUR))
+    # Left without a commit: the usage is rolled back with its decision.
+    assert llm_usage(uow_factory, agent_id) == (1900, 100, Decimal("0.00022345"))
 
 
 def test_equity_add_is_unique_per_agent_and_time(uow_factory: SqlAlchemyUnitOfWorkFactory) -> None:
