@@ -17,8 +17,13 @@ $(STAMP): requirements.txt requirements-dev.txt ml_service/requirements.txt
 venv: $(STAMP)
 
 ## Run the race locally: migrate, seed, replay 2024 on a simulated clock, serve http://localhost:7071/api
+## `make run LOCAL_LLM=1` also races a real LLM offline (SmolLM2-135M on a local llama.cpp server): it takes
+## 10-25 s a decision on a small CPU, hence the longer agent timeout (and HTTP timeout of its calls).
+ifeq ($(LOCAL_LLM),1)
+RUN_ENV := Local__LocalLlm=true Race__AgentTimeoutSeconds=60 Llama__TimeoutSeconds=55
+endif
 run: $(STAMP)
-	$(PY) -m shared.local_race $(ARGS)
+	$(RUN_ENV) $(PY) -m shared.local_race $(ARGS)
 
 ## Everything CI runs: lint, type check, then the whole test suite with PostgreSQL and Redis started on loopback
 test: $(STAMP)

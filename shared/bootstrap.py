@@ -66,16 +66,23 @@ class Container:
         from shared.services.cycle import run_cycle
 
         race = self.settings.race
-        return await run_cycle(
-            uow_factory=self.uow_factory,
-            clients=self.agent_clients,
-            cycle_time=cycle_time,
-            rules=race.rules(),
-            interval=self.settings.market_data.interval,
-            snapshot_candles=race.snapshot_candles,
-            agent_timeout_s=race.agent_timeout_seconds,
-            max_concurrency=race.max_concurrent_agents,
-        )
+        try:
+            return await run_cycle(
+                uow_factory=self.uow_factory,
+                clients=self.agent_clients,
+                cycle_time=cycle_time,
+                rules=race.rules(),
+                interval=self.settings.market_data.interval,
+                snapshot_candles=race.snapshot_candles,
+                agent_timeout_s=race.agent_timeout_seconds,
+                max_concurrency=race.max_concurrent_agents,
+            )
+        finally:
+            # Functions runs every timer on a new event loop: connections pooled on this one would be dead by
+            # the next job, so close them while their loop still runs (clients and breakers are kept).
+            close = getattr(self.agent_clients, "aclose", None)
+            if close is not None:
+                await close()
 
     def run_equity_job(self, at: datetime) -> EquityReport:
         from shared.services.equity import snapshot_equity

@@ -19,7 +19,8 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +30,7 @@ from shared.bootstrap import Container, bootstrap, set_container
 from shared.config import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
+    from shared.domain.model import Agent
     from shared.services.cycle import CycleReport
 
 log = logging.getLogger("trading_race.local")
@@ -41,22 +43,76 @@ class LocalRaceOptions:
     serve_http: bool
 
 
-def prepare(settings: Settings, *, ml_unavailable: str | None = None) -> Container:
-    """Migrate the database, wire the app and seed assets and agents (all idempotent). The ML agent is active
-    when `CustomMlAgent__BaseUrl` is set; otherwise inactive, with `ml_unavailable` (or a default) as reason."""
-    from shared.adapters.db.migrate import upgrade
-    from shared.services.seed import CUSTOM_ML_NOT_CONFIGURED, seed
+LOCAL_LLM_OFF = "not configured: Local__LocalLlm is off (`make run LOCAL_LLM=1` starts its llama.cpp server)"
 
+
+@dataclass(frozen=True)
+class LocalLlm:
+    """The opt-in local LLM racer in this run: `base_url` of its running llama.cpp server, or why it sits out.
+    `enabled` (Local__LocalLlm) adds the agent to a database that does not have it yet."""
+
+    enabled: bool = False
+    base_url: str | None = None
+    unavailable: str = LOCAL_LLM_OFF
+
+
+def prepare(settings: Settings, *, ml_unavailable: str | None = None, local_llm: LocalLlm | None = None) -> Container:
+    """Migrate the database, wire the app and seed assets and agents (all idempotent). The ML agent is active
+    when `CustomMlAgent__BaseUrl` is set; otherwise inactive, with `ml_unavailable` (or a default) as reason.
+    LLM agents are active when their provider is configured (a key, or an endpoint), the local one when its
+    server runs; otherwise inactive with the reason."""
+    from shared.adapters.agents.llm.providers import llm_seed_agents
+    from shared.adapters.db.migrate import upgrade
+    from shared.services.seed import CUSTOM_ML_NOT_CONFIGURED, DEFAULT_AGENTS, seed
+
+    local_llm = local_llm or LocalLlm()
     upgrade(settings.database_url)
     container = bootstrap(settings)
     seed(
         uow_factory=container.uow_factory,
         rules=settings.race.rules(),
+        agents=(*DEFAULT_AGENTS, *llm_seed_agents(settings), *_local_llm_agents(settings, local_llm)),
         custom_ml_url=settings.custom_ml.base_url,
         custom_ml_unavailable=ml_unavailable or CUSTOM_ML_NOT_CONFIGURED,
+        llm_activation=_llm_activation(settings, local_llm),
     )
     set_container(container)
     return container
+
+
+def local_llm_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/v1"  # where LocalLlamaServer(port=port) serves
+
+
+def _local_llm_agents(settings: Settings, local_llm: LocalLlm) -> tuple[Agent, ...]:
+    from shared.adapters.agents.llm.providers import local_smollm2_agent
+
+    if not local_llm.enabled:
+        return ()
+    agent = local_smollm2_agent(local_llm.base_url or local_llm_url(settings.local.local_llm_port))
+    if local_llm.base_url is None:
+        agent = replace(agent, active=False, inactive_reason=local_llm.unavailable)
+    return (agent,)
+
+
+def _llm_activation(settings: Settings, local_llm: LocalLlm) -> Callable[[Agent], tuple[bool, str | None]]:
+    """Each LLM agent's (active, reason) in this run: the provider's configuration decides, except for the
+    local agent, which races only while its server runs, at the address the agent was seeded with."""
+    from shared.adapters.agents.llm.providers import LOCAL_SMOLLM2_AGENT_NAME, llm_activation
+
+    def activation(agent: Agent) -> tuple[bool, str | None]:
+        if agent.name != LOCAL_SMOLLM2_AGENT_NAME:
+            return llm_activation(agent, settings)
+        if local_llm.base_url is None:
+            return False, local_llm.unavailable
+        if agent.params.get("base_url") != local_llm.base_url:
+            return False, (
+                f"not available: the agent calls {agent.params.get('base_url')} but the local server is at "
+                f"{local_llm.base_url} (set Local__LocalLlmPort back)"
+            )
+        return True, None
+
+    return activation
 
 
 def resume_time(container: Container) -> datetime:
@@ -232,6 +288,40 @@ def start_ml_service(
     return settings.model_copy(update={"custom_ml": custom_ml}), service, None
 
 
+def start_local_llm(settings: Settings, stack: contextlib.ExitStack) -> LocalLlm:
+    """With `Local__LocalLlm`, start SmolLM2-135M on a local llama.cpp server for the life of `stack` (it is
+    stopped when the stack closes). If it cannot start, the race runs without it and says why."""
+    if not settings.local.local_llm:
+        return LocalLlm()
+    from shared.adapters.agents.llm.local_server import LocalLlamaServer, LocalModelUnavailableError
+
+    port = settings.local.local_llm_port
+    try:
+        if not _port_is_free("127.0.0.1", port):
+            raise LocalModelUnavailableError(f"port {port} is in use (set Local__LocalLlmPort to a free one)")
+        print(f"Starting the local LLM (SmolLM2-135M on llama.cpp, port {port}) ...", flush=True)
+        server = LocalLlamaServer(port=port)
+        stack.callback(server.stop)  # before start: a Ctrl-C while it loads still stops the process
+        server.start()
+    except (LocalModelUnavailableError, OSError) as exc:
+        reason = f"not available: the local llama.cpp server did not start ({exc})"
+        print(f"Local LLM {reason}; the local agent sits this race out", flush=True)
+        return LocalLlm(enabled=True, unavailable=reason)
+    timeout = settings.race.agent_timeout_seconds
+    note = "" if timeout >= 45 else f" (Race__AgentTimeoutSeconds={timeout:g} is short for it: try 60)"
+    print(f"Local LLM on {server.base_url}: it races, 10-25 s a decision on a small CPU{note}", flush=True)
+    return LocalLlm(enabled=True, base_url=server.base_url)
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the AI Trading Race locally on replayed 2024 candles.")
     parser.add_argument("--cycles", type=int, default=None, help="stop after this many cycles")
@@ -256,23 +346,29 @@ def main(argv: list[str] | None = None) -> None:
         max_cycles=args.cycles,
         serve_http=not args.no_http,
     )
-    service: MlServiceProcess | None = None
-    ml_unavailable = None
-    if args.no_ml:
-        ml_unavailable = "ML service not available: the race was started with --no-ml"
-        settings = settings.model_copy(update={"custom_ml": settings.custom_ml.model_copy(update={"base_url": None})})
-    elif not args.setup_only:
-        settings, service, ml_unavailable = start_ml_service(settings)
-    try:
-        container = prepare(settings, ml_unavailable=ml_unavailable)
+    with contextlib.ExitStack() as stack:  # the helper processes stop however the race ends
+        ml_unavailable = None
+        if args.no_ml:
+            ml_unavailable = "ML service not available: the race was started with --no-ml"
+            custom_ml = settings.custom_ml.model_copy(update={"base_url": None})
+            settings = settings.model_copy(update={"custom_ml": custom_ml})
+        elif not args.setup_only:
+            settings, service, ml_unavailable = start_ml_service(settings)
+            if service is not None:
+                stack.callback(service.stop)
+        if args.setup_only:
+            local_llm = LocalLlm(
+                enabled=settings.local.local_llm,
+                unavailable="not available: the local llama.cpp server runs only while the race does",
+            )
+        else:
+            local_llm = start_local_llm(settings, stack)
+        container = prepare(settings, ml_unavailable=ml_unavailable, local_llm=local_llm)
         if args.setup_only:
             print(f"Database ready: {settings.database_url.split('@')[-1]}", flush=True)
             return
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(container, options))
-    finally:
-        if service is not None:
-            service.stop()
     print("Race stopped. Run `make run` again to resume from the database.", flush=True)
 
 

@@ -20,6 +20,9 @@ _SETTING_PREFIXES = (
     "coingecko__",
     "mlservice__",
     "redis__",
+    "llama__",
+    "openai__",
+    "azureopenai__",
 )
 
 

@@ -1,8 +1,10 @@
-"""Use case: seed the race with its default assets and one agent of each baseline strategy (idempotent)."""
+"""Use case: seed the race with its default assets and agents (idempotent); keep the availability of the ML
+and LLM agents in step with what is configured."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +76,13 @@ CUSTOM_ML_AGENT = Agent(
 )
 DEFAULT_AGENTS: tuple[Agent, ...] = (*DEFAULT_BASELINE_AGENTS, CUSTOM_ML_AGENT)
 
+LLM_PROVIDERS = frozenset({AgentProvider.LLAMA, AgentProvider.OPENAI, AgentProvider.AZURE_OPENAI})
+# Every automatic deactivation of an LLM agent starts with one of these ("not configured: Llama__ApiKey is not
+# set ...", "not available: the local llama.cpp server did not start ..."); any other reason is an operator's.
+LLM_UNAVAILABLE_PREFIXES = ("not configured", "not available")
+LlmActivation = Callable[[Agent], tuple[bool, str | None]]
+"""(active, inactive_reason) of an LLM agent under the current configuration."""
+
 
 @dataclass(frozen=True, slots=True)
 class SeedReport:
@@ -97,6 +106,7 @@ def seed(
     agents: tuple[Agent, ...] = DEFAULT_AGENTS,
     custom_ml_url: str | None = None,
     custom_ml_unavailable: str = CUSTOM_ML_NOT_CONFIGURED,
+    llm_activation: LlmActivation | None = None,
 ) -> SeedReport:
     """Add missing default assets and agents (matched by symbol and by name) and give every agent without a
     portfolio its starting cash. Running it again changes nothing; existing rows are never overwritten, so an
@@ -104,7 +114,11 @@ def seed(
 
     The one exception is the availability of `custom_ml` agents, which follows the ML service: active when
     `custom_ml_url` is set, otherwise inactive with `custom_ml_unavailable` as the reason. An agent an operator
-    deactivated for another reason stays inactive."""
+    deactivated for another reason stays inactive.
+
+    Likewise, with `llm_activation`, LLM agents follow their provider's configuration: a key added after the
+    first seed activates them, a key removed deactivates them with the reason. An operator's deactivation
+    (any reason not starting with one of `LLM_UNAVAILABLE_PREFIXES`) is left alone."""
     with uow_factory() as uow:
         known_symbols = {a.symbol for a in uow.assets.list(active_only=False)}
         new_assets = [a for a in assets if a.symbol not in known_symbols]
@@ -114,6 +128,8 @@ def seed(
         for agent in uow.agents.list(active_only=False):
             if agent.provider == AgentProvider.CUSTOM_ML:
                 _follow_ml_service(uow.agents, agent, custom_ml_url, custom_ml_unavailable)
+            elif llm_activation is not None and agent.provider in LLM_PROVIDERS:
+                _follow_llm_configuration(uow.agents, agent, llm_activation)
         portfolios_created = 0
         for agent in uow.agents.list(active_only=False):
             if uow.portfolios.get(agent.id) is None:
@@ -136,3 +152,16 @@ def _follow_ml_service(agents: AgentRepository, agent: Agent, url: str | None, u
     elif url is None and (agent.active or agent.inactive_reason != reason):
         agents.set_active(agent.id, active=False, reason=reason)
         logger.info("agent %s is inactive: %s", agent.name, reason)
+
+
+def _follow_llm_configuration(agents: AgentRepository, agent: Agent, activation: LlmActivation) -> None:
+    if not (agent.active or (agent.inactive_reason or "").startswith(LLM_UNAVAILABLE_PREFIXES)):
+        return
+    active, reason = activation(agent)
+    if active:
+        reason = None
+    elif not (reason or "").startswith(LLM_UNAVAILABLE_PREFIXES):
+        reason = f"not available: {reason or 'no reason given'}"  # so the next seed still recognises it
+    if (agent.active, agent.inactive_reason) != (active, reason):
+        agents.set_active(agent.id, active=active, reason=reason)
+        logger.info("agent %s is %s", agent.name, "active" if active else f"inactive: {reason}")

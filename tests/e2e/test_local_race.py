@@ -55,10 +55,17 @@ def test_replayed_cycles_produce_a_consistent_leaderboard(race: Container) -> No
     board = get(race, "/api/leaderboard")
     assert board.status_code == 200
     rows = board.json()["items"]
-    assert len(rows) == 6  # five baselines race; the ML agent is listed, inactive (no ML service configured)
+    # Five baselines race; the ML agent (no ML service configured) and the two Groq agents (no key) are listed,
+    # inactive, with their starting cash.
+    assert len(rows) == 8
+    assert sorted(r["name"] for r in rows if not r["active"]) == [
+        "Custom ML",
+        "Llama 3.1 8B (Groq)",
+        "Llama 3.3 70B (Groq)",
+    ]
     equities = [Decimal(r["equity"]) for r in rows]
     assert equities == sorted(equities, reverse=True), "leaderboard is ranked by equity"
-    assert [r["rank"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [r["rank"] for r in rows] == list(range(1, 9))
     [ml] = [r for r in rows if r["provider"] == "custom_ml"]
     assert ml["trades"] == 0
 

@@ -35,15 +35,15 @@ def test_baselines_are_registered_by_model_name() -> None:
     random_client = registry(Agent(3, "r", "baseline", "random"))
     assert isinstance(random_client, RandomTrader)
     assert random_client.seed == 7  # Race__RandomSeed is the default seed
-    assert registry.providers == ["baseline", "custom_ml"]
+    assert registry.providers == ["azure_openai", "baseline", "custom_ml", "llama", "openai"]
 
 
 def test_unknown_provider_or_model_gets_a_hold_client_that_says_why() -> None:
     registry = AgentClientRegistry.from_settings(SETTINGS)
-    unknown_provider = Agent(1, "gpt", "openai", "gpt-4o-mini")
+    unknown_provider = Agent(1, "claude", "anthropic", "claude-3-5-haiku")
     client = registry(unknown_provider)
     assert isinstance(client, UnavailableClient)
-    assert "unknown provider 'openai'" in (hold_reason(client, unknown_provider) or "")
+    assert "unknown provider 'anthropic'" in (hold_reason(client, unknown_provider) or "")
 
     unknown_model = Agent(2, "x", "baseline", "martingale")
     assert "unknown baseline strategy 'martingale'" in (hold_reason(registry(unknown_model), unknown_model) or "")
@@ -63,8 +63,24 @@ def test_clients_are_cached_per_agent_until_the_agent_changes() -> None:
 
 def test_registering_a_provider_is_one_line() -> None:
     registry = AgentClientRegistry.from_settings(SETTINGS)
-    agent = Agent(1, "llm", "llama", "llama-3.1-8b")
+    agent = Agent(1, "llm", "anthropic", "claude-3-5-haiku")
     assert isinstance(registry(agent), UnavailableClient)
     scripted = ScriptedClient()
-    registry.register("llama", lambda agent, settings: scripted)
+    registry.register("anthropic", lambda agent, settings: scripted)
     assert registry(agent) is scripted  # the earlier fallback is not kept once the provider exists
+
+
+def test_llm_agents_get_real_clients_or_a_hold_that_names_the_missing_setting() -> None:
+    from shared.adapters.agents.llm.agent import LlmAgentClient
+    from shared.config import LlamaSettings
+
+    registry = AgentClientRegistry.from_settings(SETTINGS)
+    assert registry.llm_resources is not None
+    groq = Agent(1, "Llama 3.3 70B (Groq)", "llama", "llama-3.3-70b-versatile")
+    client = registry(groq)
+    assert isinstance(client, UnavailableClient)
+    assert "Llama__ApiKey is not set" in (hold_reason(client, groq) or "")
+
+    configured = AgentClientRegistry.from_settings(Settings(Llama=LlamaSettings(ApiKey="gsk_test_key_123")))
+    assert isinstance(configured(groq), LlmAgentClient)
+    asyncio.run(configured.aclose())  # nothing opened yet: closing is harmless

@@ -6,13 +6,17 @@ from dataclasses import replace
 from decimal import Decimal
 
 from shared.adapters.agents.baselines import STRATEGIES, build_baseline
+from shared.adapters.agents.llm.providers import llm_activation, llm_seed_agents
+from shared.config import LlamaSettings, Settings
 from shared.domain.model import Agent
 from shared.domain.rules import RaceRules
 from shared.services.seed import (
     CUSTOM_ML_NOT_CONFIGURED,
     CUSTOM_ML_UNAVAILABLE,
+    DEFAULT_AGENTS,
     DEFAULT_ASSETS,
     DEFAULT_BASELINE_AGENTS,
+    LLM_PROVIDERS,
     seed,
 )
 from tests.fakes import FakeUnitOfWorkFactory
@@ -86,3 +90,66 @@ def test_an_operator_deactivation_of_the_ml_agent_survives_a_reseed() -> None:
     uow.state.agents[agent.id] = replace(agent, active=False, inactive_reason="retired by the operator")
     seed(uow_factory=uow, rules=RULES, custom_ml_url="http://127.0.0.1:8081")
     assert _ml_agent(uow).inactive_reason == "retired by the operator"
+
+
+def _llm_agents(uow: FakeUnitOfWorkFactory) -> dict[str, Agent]:
+    return {a.name: a for a in uow.state.agents.values() if a.provider in LLM_PROVIDERS}
+
+
+def _seed_llm(uow: FakeUnitOfWorkFactory, settings: Settings) -> None:
+    seed(
+        uow_factory=uow,
+        rules=RULES,
+        agents=(*DEFAULT_AGENTS, *llm_seed_agents(settings)),
+        llm_activation=lambda agent: llm_activation(agent, settings),
+    )
+
+
+NO_KEY = Settings()
+GROQ_KEY = Settings(Llama=LlamaSettings(ApiKey="gsk_live_0123456789"))
+
+
+def test_llm_agents_are_listed_inactive_with_the_setting_to_configure() -> None:
+    uow = FakeUnitOfWorkFactory()
+    _seed_llm(uow, NO_KEY)
+    llms = _llm_agents(uow)
+    assert set(llms) == {"Llama 3.3 70B (Groq)", "Llama 3.1 8B (Groq)"}
+    for agent in llms.values():
+        assert agent.active is False
+        assert (agent.inactive_reason or "").startswith("not configured: Llama__ApiKey is not set")
+        assert agent.id in uow.state.portfolios  # listed on the leaderboard with its starting cash
+    assert all(a.active for a in uow.state.agents.values() if a.provider == "baseline")
+
+
+def test_a_key_added_later_activates_the_llm_agents_and_removing_it_deactivates_them() -> None:
+    uow = FakeUnitOfWorkFactory()
+    _seed_llm(uow, NO_KEY)
+    _seed_llm(uow, GROQ_KEY)
+    assert {(a.active, a.inactive_reason) for a in _llm_agents(uow).values()} == {(True, None)}
+
+    _seed_llm(uow, NO_KEY)
+    for agent in _llm_agents(uow).values():
+        assert agent.active is False
+        assert (agent.inactive_reason or "").startswith("not configured: Llama__ApiKey is not set")
+
+
+def test_an_operator_deactivation_of_an_llm_agent_survives_a_reseed_with_a_key() -> None:
+    uow = FakeUnitOfWorkFactory()
+    _seed_llm(uow, GROQ_KEY)
+    agent = _llm_agents(uow)["Llama 3.1 8B (Groq)"]
+    uow.state.agents[agent.id] = replace(agent, active=False, inactive_reason="too many invalid answers")
+    _seed_llm(uow, GROQ_KEY)
+    _seed_llm(uow, NO_KEY)
+    _seed_llm(uow, GROQ_KEY)
+    assert _llm_agents(uow)["Llama 3.1 8B (Groq)"].inactive_reason == "too many invalid answers"
+    assert _llm_agents(uow)["Llama 3.3 70B (Groq)"].active is True
+
+
+def test_an_unprefixed_reason_is_marked_automatic_so_the_next_seed_can_undo_it() -> None:
+    uow = FakeUnitOfWorkFactory()
+    _seed_llm(uow, GROQ_KEY)
+    seed(uow_factory=uow, rules=RULES, llm_activation=lambda agent: (False, "server down"))
+    assert {a.inactive_reason for a in _llm_agents(uow).values()} == {"not available: server down"}
+    _seed_llm(uow, GROQ_KEY)
+    assert all(a.active for a in _llm_agents(uow).values())
+    assert all(a.active for a in uow.state.agents.values() if a.provider == "baseline")  # never touched

@@ -12,6 +12,7 @@ from shared.domain.model import Agent, AgentDecision, AgentProvider
 from shared.services.ports import AgentContext, AgentModelClient
 
 if TYPE_CHECKING:
+    from shared.adapters.agents.llm.providers import SharedProviderResources
     from shared.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -48,13 +49,24 @@ class AgentClientRegistry:
         self._builders: dict[str, ClientBuilder] = {}
         self._clients: dict[int, tuple[Agent, AgentModelClient]] = {}
         self._lock = threading.Lock()
+        # The LLM providers' limiters, breakers and connection pools (None until they are registered).
+        self.llm_resources: SharedProviderResources | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AgentClientRegistry:
         registry = cls(settings)
         registry.register(AgentProvider.BASELINE, build_baseline_client)
         registry.register(AgentProvider.CUSTOM_ML, build_custom_ml_client)
+        from shared.adapters.agents.llm.providers import register_llm_providers  # httpx, certifi: on demand
+
+        registry.llm_resources = register_llm_providers(registry)
         return registry
+
+    async def aclose(self) -> None:
+        """Close the connection pools opened on the running event loop. Call it before the loop ends (each
+        Functions timer runs on a new one); clients, limiters and breakers are kept for the next job."""
+        if self.llm_resources is not None:
+            await self.llm_resources.aclose()
 
     def register(self, provider: str, builder: ClientBuilder) -> None:
         with self._lock:
