@@ -7,10 +7,12 @@ warm Functions worker), so `import function_app` stays cheap. Heavy modules are 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.config import Settings
 
@@ -20,10 +22,19 @@ if TYPE_CHECKING:
     from shared.services.ingest import IngestReport
     from shared.services.ports import (
         AgentClientFactory,
+        CycleMetrics,
         MarketDataProvider,
         RaceQueries,
         UnitOfWorkFactory,
     )
+
+
+T = TypeVar("T")
+DbRetry = Callable[..., Any]
+
+
+def _run_once(work: Callable[[], T], *, what: str = "") -> T:
+    return work()
 
 
 class SystemClock:
@@ -40,7 +51,16 @@ class Container:
     queries: RaceQueries
     market_data: MarketDataProvider
     agent_clients: AgentClientFactory
+    # Runs a whole idempotent job again on a transient database error (Azure SQL); once elsewhere.
+    db_retry: DbRetry = _run_once
+    metrics: CycleMetrics | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def dependency_checks(self) -> dict[str, tuple[str, str | None]]:
+        """The non-critical dependencies' health for `/api/health`: name -> (status, detail)."""
+        from shared.adapters.health import dependency_checks
+
+        return dependency_checks(self)
 
     def cycle_time(self, now: datetime) -> datetime:
         """The cycle a timer firing at `now` belongs to: `now` floored to the cycle length (UTC)."""
@@ -51,12 +71,15 @@ class Container:
     def run_market_data_job(self, now: datetime) -> IngestReport:
         from shared.services.ingest import ingest_market_data
 
-        return ingest_market_data(
-            uow_factory=self.uow_factory,
-            provider=self.market_data,
-            now=now,
-            interval=self.settings.market_data.interval,
-            backfill=timedelta(hours=self.settings.market_data.backfill_hours),
+        return self.db_retry(  # type: ignore[no-any-return]
+            lambda: ingest_market_data(
+                uow_factory=self.uow_factory,
+                provider=self.market_data,
+                now=now,
+                interval=self.settings.market_data.interval,
+                backfill=timedelta(hours=self.settings.market_data.backfill_hours),
+            ),
+            what="market-data job",
         )
 
     def run_agents_job(self, cycle_time: datetime) -> CycleReport:
@@ -76,6 +99,7 @@ class Container:
                 snapshot_candles=race.snapshot_candles,
                 agent_timeout_s=race.agent_timeout_seconds,
                 max_concurrency=race.max_concurrent_agents,
+                metrics=self.metrics,
             )
         finally:
             # Functions runs every timer on a new event loop: connections pooled on this one would be dead by
@@ -87,7 +111,30 @@ class Container:
     def run_equity_job(self, at: datetime) -> EquityReport:
         from shared.services.equity import snapshot_equity
 
-        return snapshot_equity(uow_factory=self.uow_factory, at=at, interval=self.settings.market_data.interval)
+        return self.db_retry(  # type: ignore[no-any-return]
+            lambda: snapshot_equity(uow_factory=self.uow_factory, at=at, interval=self.settings.market_data.interval),
+            what="equity-snapshot job",
+        )
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, checked for unresolved Key Vault references, with missing secrets read
+    from `KeyVault__Uri` when it is set."""
+    from shared.adapters.secrets import SECRET_SETTINGS, check_no_unresolved_references, resolver_for
+
+    check_no_unresolved_references(os.environ)  # also covers settings only other processes read
+    settings = Settings()
+    vault = settings.key_vault
+    if vault.uri is None:
+        return settings
+    missing = [
+        name
+        for name, target in SECRET_SETTINGS.items()
+        if target is not None and getattr(getattr(settings, target[0]), target[1]) is None
+    ]
+    if not missing:
+        return settings
+    return settings.with_secrets(resolver_for(vault.uri, ttl=vault.cache_ttl_seconds).resolve(missing))
 
 
 def bootstrap(settings: Settings | None = None) -> Container:
@@ -97,15 +144,25 @@ def bootstrap(settings: Settings | None = None) -> Container:
     from shared.adapters.db.queries import SqlAlchemyRaceQueries
     from shared.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
     from shared.adapters.market_data.factory import make_market_data_provider
+    from shared.adapters.telemetry import configure_telemetry, race_metrics
 
-    settings = settings or Settings()
+    settings = settings or load_settings()
+    connection_string = settings.applicationinsights_connection_string
+    configure_telemetry(connection_string.get_secret_value() if connection_string else None)
     engine = make_engine(settings.database_url)
+    db_retry: DbRetry = _run_once
+    if engine.dialect.name == "mssql":
+        from shared.adapters.db.retry import TransientDbRetry
+
+        db_retry = TransientDbRetry()
     return Container(
         settings=settings,
         uow_factory=SqlAlchemyUnitOfWorkFactory(engine),
         queries=SqlAlchemyRaceQueries(engine),
         market_data=make_market_data_provider(settings),
         agent_clients=AgentClientRegistry.from_settings(settings),
+        db_retry=db_retry,
+        metrics=race_metrics(),
     )
 
 

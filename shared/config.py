@@ -294,6 +294,27 @@ class CustomMlAgentSettings(_Section):
         return value
 
 
+class KeyVaultSettings(_Section):
+    """Optional run-time secret source: with `Uri` set, secret settings that are missing are read from this vault
+    (managed identity in Azure, `DefaultAzureCredential` locally). Key Vault references in app settings need
+    none of this: the platform resolves them."""
+
+    uri: str | None = Field(None, alias="Uri")
+    cache_ttl_seconds: float = Field(300.0, alias="CacheTtlSeconds", ge=0, le=86_400)
+
+    @field_validator("uri")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith("https://"):
+            raise ValueError("KeyVault__Uri must be the vault's https URL, e.g. https://NAME.vault.azure.net/")
+        return value.strip()
+
+
+KEY_VAULT_REFERENCE_PREFIX = "@microsoft.keyvault("
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_nested_delimiter="__",
@@ -314,7 +335,42 @@ class Settings(BaseSettings):
     azure_openai: AzureOpenAISettings = Field(default_factory=AzureOpenAISettings, alias="AzureOpenAI")
     custom_ml: CustomMlAgentSettings = Field(default_factory=CustomMlAgentSettings, alias="CustomMlAgent")
     coingecko: CoinGeckoSettings = Field(default_factory=CoinGeckoSettings, alias="CoinGecko")
+    key_vault: KeyVaultSettings = Field(default_factory=KeyVaultSettings, alias="KeyVault")
     log_level: str = Field("INFO", validation_alias=AliasChoices("LOG_LEVEL", "Logging__Level"))
+    # Application Insights (through azure-monitor-opentelemetry): telemetry is exported only when it is set.
+    applicationinsights_connection_string: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("APPLICATIONINSIGHTS_CONNECTION_STRING")
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unresolved_key_vault_references(cls, data: Any) -> Any:
+        # The platform resolves `@Microsoft.KeyVault(...)` app settings before the app starts; when it cannot,
+        # the reference text arrives as the value. Stop here, naming the settings, rather than send it as a key.
+        if isinstance(data, Mapping):
+            unresolved = sorted(_unresolved_references(data, cls.model_fields))
+            if unresolved:
+                raise ValueError(
+                    f"{', '.join(unresolved)}: the Key Vault reference was not resolved (grant the app's identity "
+                    "'Key Vault Secrets User' on the vault and check the secret URI)"
+                )
+        return data
+
+    def with_secrets(self, secrets: Mapping[str, str]) -> Settings:
+        """A copy with secret settings (`Section__Key` names, see `shared.adapters.secrets.SECRET_SETTINGS`)
+        filled in, validated like any other value (a placeholder in the vault fails the same way)."""
+        sections: dict[str, dict[str, Any]] = {}
+        for name, value in secrets.items():
+            section_alias, _, key_alias = name.partition("__")
+            section_field = _field_by_alias(type(self).model_fields, section_alias)
+            if section_field is None:
+                continue
+            section = getattr(self, section_field)
+            key_field = _field_by_alias(type(section).model_fields, key_alias)
+            if key_field is not None:
+                sections.setdefault(section_field, section.model_dump())[key_field] = value
+        updates = {name: type(getattr(self, name)).model_validate(values) for name, values in sections.items()}
+        return self.model_copy(update=updates)
 
     @property
     def database_url(self) -> str:
@@ -331,6 +387,31 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment first (Azure app settings, Core Tools), then local.settings.json for plain local runs.
         return init_settings, env_settings, LocalSettingsJsonSource(settings_cls)
+
+
+def _field_by_alias(fields: Mapping[str, FieldInfo], alias: str) -> str | None:
+    lowered = alias.lower()
+    for name, info in fields.items():
+        if lowered in (name.lower(), (info.alias or "").lower()):
+            return name
+    return None
+
+
+def _unresolved_references(data: Mapping[str, Any], fields: Mapping[str, FieldInfo], prefix: str = "") -> list[str]:
+    names = []
+    for key, value in data.items():
+        field_name = _field_by_alias(fields, str(key))
+        info = fields.get(field_name) if field_name else None
+        label = (info.alias if info is not None and info.alias else str(key)) if info is not None else str(key)
+        if isinstance(value, Mapping):
+            annotation = info.annotation if info is not None else None
+            nested = (
+                annotation.model_fields if isinstance(annotation, type) and issubclass(annotation, BaseModel) else {}
+            )
+            names += _unresolved_references(value, nested, f"{prefix}{label}__")
+        elif isinstance(value, str) and value.strip().lower().startswith(KEY_VAULT_REFERENCE_PREFIX):
+            names.append(f"{prefix}{label}")
+    return names
 
 
 class LocalSettingsJsonSource(PydanticBaseSettingsSource):

@@ -292,9 +292,17 @@ class CandlesPublic(_Public):
 # ---------------------------------------------------------------- health and admin
 
 
+HealthStatus = Literal["ok", "degraded", "unavailable"]
+
+
 class HealthPublic(_Public):
-    status: Literal["ok", "unavailable"]
-    checks: dict[str, Literal["ok", "unavailable"]]
+    """`status`: ok; degraded (a non-critical dependency is down: data is still served); unavailable (503:
+    the configuration or the database is). `checks` has one status per dependency (`database`,
+    `market_data`, `llm:<provider>:<model>`, `ml_client`, `ml_service`, ...); `details` says why, without secrets."""
+
+    status: HealthStatus
+    checks: dict[str, HealthStatus]
+    details: dict[str, str] = {}
 
 
 class JobRequest(BaseModel):

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shared.correlation import correlated
+
 if TYPE_CHECKING:
     from shared.bootstrap import Container
 
@@ -53,7 +55,8 @@ async def handle_run_agents_timer(timer: TimerInfo, container: Container, *, clo
     _note_past_due("run-agents", timer, now)
     # The cycle is named by its scheduled time, so a late or repeated firing lands on the same cycle.
     cycle_time = container.cycle_time(now)
-    return _log_report("run-agents", (await container.run_agents_job_async(cycle_time)).as_dict())
+    with correlated(cycle_id=cycle_time.isoformat()):
+        return _log_report("run-agents", (await container.run_agents_job_async(cycle_time)).as_dict())
 
 
 def handle_equity_snapshot_timer(timer: TimerInfo, container: Container, *, clock: Clock = utc_now) -> dict[str, Any]:

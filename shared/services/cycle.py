@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from shared.correlation import correlated
 from shared.domain.model import Agent, AgentDecision, Order, Portfolio
 from shared.domain.rules import ExecutionResult, RaceRules, execute_orders
 from shared.domain.snapshot import MarketSnapshot
 from shared.services.ports import (
     AgentClientFactory,
     AgentContext,
+    CycleMetrics,
     DecisionRecord,
     DuplicateDecisionError,
     UnitOfWork,
@@ -77,6 +79,7 @@ async def run_cycle(
     snapshot_candles: int,
     agent_timeout_s: float,
     max_concurrency: int,
+    metrics: CycleMetrics | None = None,
 ) -> CycleReport:
     """Ask every active, not-yet-decided agent for a decision on one snapshot (concurrently, bounded, each
     under a deadline), then execute and record each decision in its own transaction. Any model failure
@@ -123,7 +126,7 @@ async def run_cycle(
     )
 
     def write() -> _Written:  # one thread hop for every agent's transaction and the cycle summary
-        written = _record_decisions(uow_factory, pending, decisions, stored, snapshot, rules, staleness_s)
+        written = _record_decisions(uow_factory, pending, decisions, stored, snapshot, rules, staleness_s, metrics)
         _record_cycle(
             uow_factory,
             cycle_time=cycle_time,
@@ -161,7 +164,8 @@ async def _decide_all(
     async def decide(agent: Agent) -> AgentDecision:
         async with semaphore:  # the deadline starts once the agent gets a slot, not while it queues
             context = AgentContext(agent, snapshot.cycle_time, snapshot, portfolios[agent.id].copy(), rules)
-            return await _guarded_decision(agent, clients, context, timeout_s)
+            with correlated(agent_id=agent.id):  # each agent's task has its own context: its logs carry its id
+                return await _guarded_decision(agent, clients, context, timeout_s)
 
     results = await asyncio.gather(*(decide(agent) for agent in agents))
     return {agent.id: decision for agent, decision in zip(agents, results, strict=True)}
@@ -239,6 +243,7 @@ def _record_decisions(
     snapshot: MarketSnapshot,
     rules: RaceRules,
     staleness_s: float | None,
+    metrics: CycleMetrics | None = None,
 ) -> _Written:
     """Execute and record each decision, sequentially and in id order: one short transaction per agent.
     A concurrent writer's change is never overwritten: the portfolio read at load time is replaced only if
@@ -248,7 +253,7 @@ def _record_decisions(
     for agent in pending:
         decision = decisions[agent.id]
         try:
-            with uow_factory() as uow:
+            with correlated(agent_id=agent.id), uow_factory() as uow:
                 try:
                     result = _execute(uow, stored.get(agent.id), agent.id, decision, prices, rules)
                     uow.decisions.add(
@@ -281,6 +286,11 @@ def _record_decisions(
         written.rejections += len(result.rejections)
         if not decision.orders:
             written.holds[decision.hold_reason or VOLUNTARY_HOLD] += 1
+        if metrics is not None:
+            try:
+                metrics.decision_recorded(agent, decision, trades=len(result.trades))
+            except Exception:  # telemetry must never cost a decision
+                logger.exception("could not record the metrics of agent %d's decision", agent.id)
     return written
 
 

@@ -212,6 +212,12 @@ class AgentClientFactory(Protocol):
     def __call__(self, agent: Agent) -> AgentModelClient: ...
 
 
+class CycleMetrics(Protocol):
+    """Where a cycle reports each recorded decision (telemetry); the real one never raises into the cycle."""
+
+    def decision_recorded(self, agent: Agent, decision: AgentDecision, *, trades: int) -> None: ...
+
+
 class MarketDataProvider(Protocol):
     """A source of closed candles (bundled replay data, or CoinGecko live)."""
 

@@ -195,6 +195,10 @@ class FakeContainer:
     settings: Settings
     queries: FakeRaceQueries = field(default_factory=FakeRaceQueries)
     job_calls: list[tuple[str, datetime]] = field(default_factory=list)
+    dependencies: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+
+    def dependency_checks(self) -> dict[str, tuple[str, str | None]]:
+        return dict(self.dependencies)
 
     def cycle_time(self, now: datetime) -> datetime:
         return floor_time(now, timedelta(minutes=self.settings.race.cycle_minutes))

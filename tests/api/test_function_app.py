@@ -39,6 +39,12 @@ def container() -> Iterator[FakeContainer]:
     bootstrap.set_container(None)
 
 
+class FakeContext:
+    """The part of `azure.functions.Context` the timers read."""
+
+    invocation_id = "00000000-0000-0000-0000-000000000042"
+
+
 @functools.cache
 def functions_by_name() -> dict[str, Any]:
     """Index the app once, as the host does: a second `get_functions()` on the same app raises
@@ -80,7 +86,7 @@ def test_each_timer_runs_its_one_job_at_utc_now(
     before = datetime.now(UTC)
 
     with caplog.at_level(logging.INFO):
-        result = handler(TimerRequest(past_due=past_due))
+        result = handler(TimerRequest(past_due=past_due), FakeContext())
         if name == "run_agents_timer":
             import asyncio
 
@@ -103,8 +109,8 @@ def test_each_timer_runs_its_one_job_at_utc_now(
 def test_running_a_timer_twice_calls_the_idempotent_job_twice(container: FakeContainer) -> None:
     handler = user_function("equity_snapshot_timer")
 
-    handler(TimerRequest())
-    handler(TimerRequest())
+    handler(TimerRequest(), FakeContext())
+    handler(TimerRequest(), FakeContext())
 
     assert [job for job, _ in container.job_calls] == ["equity-snapshot", "equity-snapshot"]
 
@@ -191,7 +197,16 @@ def test_importing_function_app_is_cheap_and_side_effect_free(tmp_path: Path) ->
     assert completed.returncode == 0, completed.stderr
     report = json.loads(completed.stdout)
     assert report["container"] is False
-    heavy = ("torch", "alembic", "sqlalchemy", "azure.identity", "azure.monitor", "opentelemetry.sdk")
+    heavy = (
+        "torch",
+        "alembic",
+        "sqlalchemy",
+        "azure.identity",
+        "azure.keyvault",
+        "azure.monitor",
+        "opentelemetry.sdk",
+        "pyodbc",
+    )
     # opentelemetry-api itself is a hard dependency of FastAPI; the SDK and exporters are not imported.
     assert [m for m in report["modules"] if m.startswith(heavy)] == []
     assert list(workdir.iterdir()) == []

@@ -31,6 +31,7 @@ from shared.contracts.ml_decisions import (
     API_KEY_HEADER,
     DECISIONS_PATH,
     IDEMPOTENCY_KEY_HEADER,
+    IDEMPOTENT_REPLAY_HEADER,
     AssetCandles,
     CandleIn,
     DecisionRequest,
@@ -105,6 +106,10 @@ class CustomMlClient:
             what = "returned an invalid response" if isinstance(exc, ValidationError) else "failed"
             return AgentDecision.hold(f"ML service {what}: {_first_line(exc)}", prompt=call.prompt, latency_ms=latency)
         self.breaker.record_success()
+        if response.headers.get(IDEMPOTENT_REPLAY_HEADER, "").lower() == "true":
+            from shared.adapters.telemetry import race_metrics
+
+            race_metrics().ml_cache_hit(self.agent.id)
         orders = tuple(
             Order(o.symbol, Side(o.side), quantity=o.quantity, notional_usd=o.notional_usd) for o in decision.orders
         )

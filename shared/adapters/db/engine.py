@@ -5,14 +5,22 @@
   work (the sqlite3 driver's legacy mode skips BEGIN for SELECT, DDL and SAVEPOINT). This is done without an
   engine `begin` event: any engine event makes SQLAlchemy dispatch events around every statement.
 * PostgreSQL: a plain `postgresql://` URL means psycopg 3.
-* Azure SQL (`mssql+pyodbc`): pre-ping (serverless databases pause and drop idle connections) and
-  fast_executemany for bulk inserts. ODBC Driver 18 authenticates with a managed identity through
-  `Authentication=ActiveDirectoryMsi` in the URL's query, so no token plumbing lives here.
+* Azure SQL (`mssql+pyodbc`): ODBC Driver 18 with `Encrypt=yes`, and Entra ID authentication with an access
+  token of the app's managed identity (`DefaultAzureCredential` on a developer's machine) injected at connect
+  time through `attrs_before={SQL_COPT_SS_ACCESS_TOKEN: ...}`: SQLAlchemy's documented `do_connect` recipe. No
+  password exists anywhere; one in the URL is dropped. A URL that names its own `Authentication=` (e.g.
+  `SqlPassword` for a local SQL Server container) is left to the driver. Small pool (a Functions instance runs
+  a few invocations at once), pre-ping (serverless databases pause and drop idle connections), and recycling
+  well within a token's lifetime; fast_executemany for bulk inserts.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
+import struct
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +29,15 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+logger = logging.getLogger(__name__)
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+AZURE_SQL_DRIVER = "ODBC Driver 18 for SQL Server"
+AZURE_SQL_TOKEN_SCOPE = "https://database.windows.net/.default"  # noqa: S105 (a scope, not a secret)
+SQL_COPT_SS_ACCESS_TOKEN = 1256  # msodbcsql.h: the pre-connect attribute that carries an Entra ID access token
+# Entra ID tokens live 60-90 minutes; a connection is recycled well before that (and before Azure SQL's idle cut).
+AZURE_SQL_POOL = {"pool_size": 3, "max_overflow": 2, "pool_timeout": 30, "pool_recycle": 1800, "pool_pre_ping": True}
+_CREDENTIAL_KEYS = re.compile(r"^\s*(uid|pwd|user id|password|trusted_connection)\s*=", re.IGNORECASE)
 # Key in a pooled connection's `info`, read (once) by the SQLite BEGIN: write transactions take the write lock
 # up front, so two writers never both read a snapshot and then fail to upgrade it (SQLITE_BUSY_SNAPSHOT
 # ignores the timeout). See `set_sqlite_begin_mode`.
@@ -49,15 +65,63 @@ def make_engine(url: str | URL, **engine_options: Any) -> Engine:
     elif backend == "postgresql":
         options["pool_pre_ping"] = True
     elif backend == "mssql":
-        options["pool_pre_ping"] = True
-        options["pool_recycle"] = 1800  # below Azure SQL's idle connection timeout
+        options.update(AZURE_SQL_POOL)
         if parsed.get_driver_name() == "pyodbc":
             options["fast_executemany"] = True
+            parsed = azure_sql_url(parsed)
+    token_provider = engine_options.pop("token_provider", None)
     options.update(engine_options)
     engine = create_engine(parsed, **options)
     if backend == "sqlite":
         _configure_sqlite(engine)
+    elif backend == "mssql" and parsed.get_driver_name() == "pyodbc" and uses_access_token(parsed):
+        if token_provider is None:
+            from shared.adapters.identity import CachedAccessToken
+
+            token_provider = CachedAccessToken(AZURE_SQL_TOKEN_SCOPE).get
+        attach_access_token(engine, token_provider)
     return engine
+
+
+def azure_sql_url(url: URL) -> URL:
+    """The URL with ODBC Driver 18 and encryption on unless it says otherwise (keys are case-insensitive)."""
+    present = {key.lower() for key in url.query}
+    defaults = {"driver": AZURE_SQL_DRIVER, "Encrypt": "yes", "TrustServerCertificate": "no"}
+    additions = {key: value for key, value in defaults.items() if key.lower() not in present}
+    return url.update_query_dict(additions) if additions else url
+
+
+def uses_access_token(url: URL) -> bool:
+    """Token authentication unless the URL picks its own `Authentication=` mode."""
+    return not any(key.lower() == "authentication" for key in url.query)
+
+
+def encode_access_token(token: str) -> bytes:
+    """The ODBC driver's ACCESSTOKEN struct: a little-endian 4-byte length, then the token in UTF-16-LE."""
+    raw = token.encode("utf-16-le")
+    return struct.pack(f"<I{len(raw)}s", len(raw), raw)
+
+
+def strip_credentials(connection_string: str) -> str:
+    """The ODBC connection string without UID/PWD/Trusted_Connection (the driver refuses them with a token)."""
+    parts = [part for part in connection_string.split(";") if part and not _CREDENTIAL_KEYS.match(part)]
+    return ";".join(parts)
+
+
+def attach_access_token(engine: Engine, token_provider: Callable[[], str]) -> None:
+    """Give every new DBAPI connection a fresh-enough access token (SQLAlchemy's `do_connect` recipe)."""
+
+    @event.listens_for(engine, "do_connect")
+    def _provide_token(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        if cargs and isinstance(cargs[0], str):
+            if re.search(r"(^|;)\s*pwd\s*=", cargs[0], re.IGNORECASE):
+                logger.warning("Azure SQL: the password in ConnectionStrings__TradingDb is ignored (token auth)")
+            cargs[0] = strip_credentials(cargs[0])
+        cparams.pop("password", None)
+        cparams.pop("user", None)
+        attrs = dict(cparams.get("attrs_before") or {})
+        attrs[SQL_COPT_SS_ACCESS_TOKEN] = encode_access_token(token_provider())
+        cparams["attrs_before"] = attrs
 
 
 def dumps_json(value: Any) -> str:
