@@ -1,5 +1,5 @@
 // prod profile: no cold starts for the ML agent, Redis-backed idempotency across replicas, zone-redundant storage,
-// geo-redundant SQL backups, 90-day logs, alerts every 5 minutes (docs/cost.md: about $60 a month).
+// geo-redundant SQL backups, 90-day logs, alerts every 5 minutes (docs/cost.md: about $56 a month).
 // Used by .github/workflows/deploy-infra.yml (environment "production", behind a manual approval).
 using './main.bicep'
 
