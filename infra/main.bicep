@@ -64,6 +64,8 @@ param storageSku string = 'Standard_LRS'
 @maxValue(90)
 param keyVaultSoftDeleteRetentionDays int = 90
 param logRetentionDays int = 30
+@description('Application Insights accepts only Entra-authenticated telemetry (the Functions host uses APPLICATIONINSIGHTS_AUTHENTICATION_STRING; the app exports with its managed identity).')
+param appInsightsEntraOnlyIngestion bool = true
 @description('Daily Log Analytics ingestion cap in GB as a string (-1: none).')
 param logDailyQuotaGb string = '-1'
 @allowed([
@@ -188,6 +190,7 @@ module monitoring 'modules/monitoring.bicep' = {
     appInsightsName: 'appi-${token}'
     retentionInDays: logRetentionDays
     dailyQuotaGb: logDailyQuotaGb
+    disableLocalAuth: appInsightsEntraOnlyIngestion
     publisherPrincipalIds: [
       identities.outputs.functionIdentityPrincipalId
     ]

@@ -88,7 +88,7 @@ resource llmFailures 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview'
   kind: 'LogAlert'
   properties: {
     displayName: 'Model failures: 3+ HOLD fallbacks in an hour'
-    description: 'Agents fell back to HOLD because their model call failed (LLM provider errors, timeouts, open breakers, ML service). Counted from the race.hold_fallbacks metric or, without it, the cycle\'s "falls back to HOLD" log line.'
+    description: 'Agents fell back to HOLD because their model call failed (LLM provider errors, timeouts, open breakers, ML service). Counted from the race.holds metric (reason other than voluntary) or the cycle\'s "falls back to HOLD" log line, whichever is higher.'
     severity: 2
     enabled: true
     evaluationFrequency: evaluationFrequency
@@ -101,7 +101,7 @@ resource llmFailures 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview'
         {
           query: '''
 let fromMetric = customMetrics
-    | where name == "race.hold_fallbacks"
+    | where name == "race.holds" and tostring(customDimensions["reason"]) != "voluntary"
     | summarize n = sum(valueSum);
 let fromLogs = traces
     | where message has "falls back to HOLD"

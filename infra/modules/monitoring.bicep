@@ -9,6 +9,8 @@ param appInsightsName string
 param retentionInDays int = 30
 @description('Daily ingestion cap in GB; -1 for none. The dev profile caps it under the 5 GB/month free allowance.')
 param dailyQuotaGb string = '-1'
+@description('Accept only Entra-authenticated telemetry (the identities below); the app must export with its managed identity.')
+param disableLocalAuth bool = true
 @description('Identities allowed to send telemetry (principal ids).')
 param publisherPrincipalIds array = []
 
@@ -40,7 +42,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   properties: {
     Application_Type: 'web'
     WorkspaceResourceId: logAnalytics.id
-    DisableLocalAuth: true
+    DisableLocalAuth: disableLocalAuth
     IngestionMode: 'LogAnalytics'
     RetentionInDays: retentionInDays
   }

@@ -214,7 +214,7 @@ def _module(name: str) -> str:
             ],
         ),
         ("registry", ["adminUserEnabled: false", "anonymousPullEnabled: false"]),
-        ("monitoring", ["DisableLocalAuth: true", "WorkspaceResourceId: logAnalytics.id"]),
+        ("monitoring", ["DisableLocalAuth: disableLocalAuth", "param disableLocalAuth bool = true"]),
     ],
 )
 def test_security_settings(module: str, expected: list[str]) -> None:
@@ -243,7 +243,7 @@ def test_cors_is_the_dashboards_origin_only() -> None:
 
 ALERTS = {
     "alert-error-rate": ["errorRatePercent > 5"],
-    "alert-llm-failures": ["falls back to HOLD", "race.hold_fallbacks"],
+    "alert-llm-failures": ["falls back to HOLD", "race.holds", '!= "voluntary"'],
     "alert-sql-connection-failures": ["40613", "08001"],
     "alert-function-failures": ["run_agents_timer", "success == false"],
     "alert-p95-latency": ["percentile(duration, 95)", "p95Ms > 5000"],
