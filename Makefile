@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint typecheck pytest migrate seed sql-script bench clean
+.PHONY: run test venv lint typecheck pytest migrate seed sql-script bench clean iac-check package
 
 $(STAMP): requirements.txt requirements-dev.txt ml_service/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (azure-functions 1.x)")'
@@ -49,5 +49,13 @@ bench: $(STAMP)
 	scripts/with-services.sh bash -c 'set -e; export PYTHONPATH=.; for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f; done; echo "== bench/bench_api.py --postgres"; $(PY) bench/bench_api.py --postgres'
 
 
+## checkov (Bicep) + actionlint, in their own .venv-iac (make test runs them too, through tests/infra)
+iac-check:
+	scripts/iac-check.sh
+
+## The Function App zip, honouring .funcignore
+package: $(STAMP)
+	$(PY) infra/scripts/package_functions.py -o build/functionapp.zip
+
 clean:
-	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-iac build .mypy_cache .ruff_cache .pytest_cache

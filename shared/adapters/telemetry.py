@@ -12,12 +12,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import metrics
 
+from shared.adapters.identity import make_credential, running_in_azure
 from shared.correlation import install_log_record_factory
 from shared.domain.model import Agent, AgentDecision
 
@@ -45,7 +47,12 @@ def configure_telemetry(connection_string: str | None, *, configure: Any = None)
             from azure.monitor.opentelemetry import configure_azure_monitor as configure
         # logger_name: export the app's own logs (not every library's debug chatter); the Functions host
         # already records requests and dependencies of the invocation itself.
-        configure(connection_string=connection_string, logger_name="shared", enable_live_metrics=False)
+        options: dict[str, Any] = {}
+        if running_in_azure(os.environ):
+            # infra/ turns on Entra-only ingestion for Application Insights: the exporter must sign in with the
+            # app's managed identity, or every item it sends is rejected.
+            options["credential"] = make_credential()
+        configure(connection_string=connection_string, logger_name="shared", enable_live_metrics=False, **options)
         _configured = True
         logger.info("telemetry: exporting to Application Insights")
         return True

@@ -38,6 +38,19 @@ def test_telemetry_is_configured_once_and_only_with_a_connection_string() -> Non
     assert len(calls) == 1
     assert calls[0]["connection_string"].startswith("InstrumentationKey=0000")
     assert calls[0]["logger_name"] == "shared"
+    assert "credential" not in calls[0], "off Azure the connection string's key is enough"
+
+
+def test_in_azure_the_exporter_signs_in_with_the_managed_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Application Insights in infra/ accepts Entra-authenticated telemetry only.
+    monkeypatch.setenv("WEBSITE_INSTANCE_ID", "instance-1")
+    monkeypatch.setenv("AZURE_CLIENT_ID", "11111111-2222-3333-4444-555555555555")
+    calls: list[dict[str, Any]] = []
+
+    assert configure_telemetry("InstrumentationKey=0000", configure=lambda **kw: calls.append(kw))
+
+    credential = calls[0]["credential"]
+    assert type(credential).__name__ == "ManagedIdentityCredential"
 
 
 def metric_points(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, Any], Any]]]:
