@@ -19,6 +19,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -87,13 +88,17 @@ def percentile(samples: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-def load(base: str, path: str, requests: int, workers: int) -> list[float]:
+def load(base: str, path: str | Callable[[int], str], requests: int, workers: int) -> list[float]:
+    """`path` may be a function of the request's number: a distinct URL each time, so no cached answer."""
+    counter = iter(range(10**9))
+
     def one_client(count: int) -> list[float]:
         times = []
         with httpx.Client(base_url=base) as client:
             for _ in range(count):
+                url = path(next(counter)) if callable(path) else path
                 started = time.perf_counter()
-                response = client.get(path)
+                response = client.get(url)
                 times.append(time.perf_counter() - started)
                 assert response.status_code == 200, response.text
         return times
@@ -154,12 +159,17 @@ def main() -> None:
     while not server.started:
         time.sleep(0.05)
     base = f"http://127.0.0.1:{port}"
-    paths = {
+    paths: dict[str, str | Callable[[int], str]] = {
         "GET /api/leaderboard": "/api/leaderboard",
         "GET /api/agents/7/equity (500 points)": "/api/agents/7/equity?max_points=500",
+        # A different range on every request: never a cached curve, the full count + thinning query each time.
+        "  ... a new range each request": lambda n: (
+            "/api/agents/7/equity?max_points=500&end="
+            + (START + timedelta(hours=HOURS - 1 - n % 500)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ),
     }
     with httpx.Client(base_url=base) as client:
-        points = len(client.get(paths["GET /api/agents/7/equity (500 points)"]).json()["points"])
+        points = len(client.get("/api/agents/7/equity?max_points=500").json()["points"])
     print(f"equity curve returns {points} points")
     for name, path in paths.items():
         load(base, path, 20, 1)  # warm-up
@@ -169,7 +179,7 @@ def main() -> None:
                 f"{name:40s} clients={workers}: p50 {statistics.median(samples) * 1000:6.2f} ms  "
                 f"p99 {percentile(samples, 99) * 1000:6.2f} ms  ({len(samples)} requests)"
             )
-    explain(container, paths, base)
+    explain(container, {k: v for k, v in paths.items() if isinstance(v, str)}, base)
     server.should_exit = True
     thread.join(timeout=5)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -26,6 +27,7 @@ class SqlAlchemyRaceQueries:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._equity_curves = EquityCurveCache()
 
     def ping(self) -> None:
         with self.engine.connect() as connection:
@@ -56,7 +58,13 @@ class SqlAlchemyRaceQueries:
             conditions.append(EQUITY.c.at <= require_aware(end))
         columns = (EQUITY.c.at, EQUITY.c.equity, EQUITY.c.cash, EQUITY.c.peak_equity)
         with self.engine.connect() as connection:
-            count = connection.execute(select(func.count()).select_from(EQUITY).where(*conditions)).scalar_one()
+            count, last_at = connection.execute(
+                select(func.count(), func.max(EQUITY.c.at)).select_from(EQUITY).where(*conditions)
+            ).one()
+            key = (agent_id, start, end, max_points, count, last_at)
+            cached = self._equity_curves.get(key)
+            if cached is not None:
+                return list(cached)
             if count <= max_points or max_points < 3:
                 statement = select(*columns).where(*conditions).order_by(EQUITY.c.at)
                 rows: Sequence[Any] = downsample(connection.execute(statement).all(), max_points, key=lambda r: r.at)
@@ -71,7 +79,11 @@ class SqlAlchemyRaceQueries:
                     .order_by(numbered.c.at)
                 )
                 rows = connection.execute(statement).all()
-        return [EquityPoint(row.at, row.equity, row.cash, _drawdown_pct(row.equity, row.peak_equity)) for row in rows]
+        points = tuple(
+            EquityPoint(row.at, row.equity, row.cash, _drawdown_pct(row.equity, row.peak_equity)) for row in rows
+        )
+        self._equity_curves.put(key, points)
+        return list(points)
 
     # ------------------------------------------------------------ trades and decisions, newest first
 
@@ -249,6 +261,34 @@ def _latest_candle_per_asset(interval: str) -> Select[Any]:
         newest(CANDLES.c.open_time).label("open_time"),
         newest(CANDLES.c.close).label("close"),
     )
+
+
+class EquityCurveCache:
+    """Thinned equity curves, keyed by the request and by the (count, newest time) of the rows in its range.
+
+    Equity snapshots are insert-only and appended in time order (the equity job never rewrites history), so
+    the same count and newest time mean the same rows: a dashboard polling a curve costs one index-only
+    COUNT/MAX instead of a scan of the year. A new snapshot changes the key, so a stale curve is never served.
+    """
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self._entries: OrderedDict[tuple[Any, ...], tuple[EquityPoint, ...]] = OrderedDict()
+        self._max_entries = max_entries
+        self._lock = threading.Lock()  # FastAPI runs sync routes on a thread pool
+
+    def get(self, key: tuple[Any, ...]) -> tuple[EquityPoint, ...] | None:
+        with self._lock:
+            points = self._entries.get(key)
+            if points is not None:
+                self._entries.move_to_end(key)
+            return points
+
+    def put(self, key: tuple[Any, ...], points: tuple[EquityPoint, ...]) -> None:
+        with self._lock:
+            self._entries[key] = points
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
 
 
 def downsample(rows: Sequence[T], max_points: int, *, key: Callable[[T], datetime]) -> list[T]:

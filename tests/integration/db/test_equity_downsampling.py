@@ -49,3 +49,22 @@ def test_a_range_is_thinned_within_itself(queries: SqlAlchemyRaceQueries, agent_
     assert (points[0].at, points[-1].at) == (start, end)
     assert all(start <= p.at <= end for p in points)
     assert queries.equity_series(agent_id, start=end + timedelta(days=365), end=None, max_points=100) == []
+
+
+def test_a_polled_curve_is_reused_until_a_new_snapshot_arrives(
+    uow_factory: SqlAlchemyUnitOfWorkFactory, queries: SqlAlchemyRaceQueries, agent_id: int
+) -> None:
+    first = queries.equity_series(agent_id, start=None, end=None, max_points=100)
+    assert queries.equity_series(agent_id, start=None, end=None, max_points=100) == first
+
+    with uow_factory() as uow:
+        latest = uow.equity.latest(agent_id)
+        assert latest is not None
+        newest = latest.next(at=latest.at + HOUR, equity=Decimal(123_456), cash=Decimal(0))
+        uow.equity.add(newest)
+        uow.commit()
+
+    again = queries.equity_series(agent_id, start=None, end=None, max_points=100)
+    assert again[-1].at == newest.at
+    assert again[-1].equity == Decimal(123_456), "the new snapshot is served, not the cached curve"
+    assert queries.equity_series(agent_id, start=None, end=latest.at, max_points=100) != again
