@@ -27,6 +27,16 @@ LOCAL_SETTINGS_FILE = PROJECT_ROOT / "local.settings.json"
 PLACEHOLDER_MARKERS = ("<", "changeme", "your-", "placeholder")
 
 
+def real_secret_or_none(value: SecretStr | None, setting: str) -> SecretStr | None:
+    """Blank means unset; a placeholder left over from a template is an error that names the setting."""
+    if value is None or not value.get_secret_value().strip():
+        return None
+    secret = value.get_secret_value().strip()
+    if any(marker in secret.lower() for marker in PLACEHOLDER_MARKERS):
+        raise ValueError(f"{setting} is still a placeholder: set a real key or remove the setting")
+    return SecretStr(secret)
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
@@ -106,11 +116,7 @@ class ApiSettings(_Section):
     @field_validator("admin_key")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().strip():
-            return None
-        if value is not None and any(m in value.get_secret_value().lower() for m in PLACEHOLDER_MARKERS):
-            raise ValueError("Api__AdminKey is still a placeholder: set a real key or remove the setting")
-        return value
+        return real_secret_or_none(value, "Api__AdminKey")
 
 
 class LocalRunSettings(_Section):
@@ -145,11 +151,7 @@ class LlmSettings(_Section):
     @field_validator("api_key")
     @classmethod
     def _no_placeholder_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
-            return None
-        if any(m in value.get_secret_value().lower() for m in PLACEHOLDER_MARKERS):
-            raise ValueError("the API key is still a placeholder: set a real key or remove the setting")
-        return value
+        return real_secret_or_none(value, "the API key")
 
 
 LLAMA_BASE_URLS = {
@@ -209,11 +211,7 @@ class CoinGeckoSettings(_Section):
     @field_validator("api_key")
     @classmethod
     def _no_placeholder_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
-            return None
-        if any(m in value.get_secret_value().lower() for m in PLACEHOLDER_MARKERS):
-            raise ValueError("CoinGecko__ApiKey is still a placeholder: set a real key or remove the setting")
-        return SecretStr(value.get_secret_value().strip())
+        return real_secret_or_none(value, "CoinGecko__ApiKey")
 
     @field_validator("base_url")
     @classmethod
@@ -287,11 +285,7 @@ class CustomMlAgentSettings(_Section):
     @field_validator("api_key")
     @classmethod
     def _no_placeholder_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
-            return None
-        if any(m in value.get_secret_value().lower() for m in PLACEHOLDER_MARKERS):
-            raise ValueError("CustomMlAgent__ApiKey is still a placeholder: set a real key or remove the setting")
-        return value
+        return real_secret_or_none(value, "CustomMlAgent__ApiKey")
 
 
 class KeyVaultSettings(_Section):
