@@ -20,7 +20,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -32,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 from shared.adapters.market_data.replay import ReplayMarketDataProvider
 from shared.domain.model import Asset
 from shared.services.seed import DEFAULT_ASSETS
+from tests.standin_http import Reply, send_reply
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "coingecko"
 HALF_HOUR_MS = 30 * 60 * 1000
@@ -41,15 +41,6 @@ Row = list[Any]  # [close_ms, open, high, low, close]
 
 def fixture(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int = 200
-    body: Any = None  # dict/list -> JSON; str -> sent as is
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
-    hang: bool = False  # answer only when the server stops
 
 
 def recorded(name: str) -> Reply:
@@ -240,18 +231,7 @@ class CoinGeckoStandIn:
                 return Reply(404, {"error": "Incorrect path. Please check https://www.coingecko.com/api/"})
 
             def _send(self, reply: Reply) -> None:
-                body = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
-                data = body.encode()
-                try:
-                    self.send_response(reply.status)
-                    self.send_header("Content-Type", "application/json; charset=utf-8")
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                send_reply(self, reply, content_type="application/json; charset=utf-8")
 
         return Handler
 

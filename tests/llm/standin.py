@@ -12,20 +12,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.llm.helpers import completion_envelope, fixture
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int = 200
-    body: Any = None  # dict -> JSON; str -> sent as is
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
-    hang: bool = False  # never answer (until the server stops)
+from tests.standin_http import Reply, send_reply
 
 
 def decision_reply(content: str | None, *, delay_s: float = 0.0, model: str = "llama-3.3-70b-versatile") -> Reply:
@@ -128,18 +119,7 @@ class StandInServer:
                 return parts[parts.index("deployments") + 1] if "deployments" in parts else ""
 
             def _send(self, reply: Reply) -> None:
-                body = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
-                data = body.encode()
-                try:
-                    self.send_response(reply.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout): fine
-                    pass
+                send_reply(self, reply, content_type="application/json")
 
         return Handler
 
