@@ -15,23 +15,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import statistics
 import time
 from datetime import datetime, timedelta
 
-from shared.adapters.agents.factory import AgentClientRegistry
 from shared.adapters.agents.llm.prompt import build_prompt, estimate_tokens
-from shared.adapters.agents.llm.providers import register_llm_providers
 from shared.adapters.market_data.replay import ReplayMarketDataProvider
 from shared.config import LlamaSettings, RaceSettings, Settings
 from shared.domain.model import Candle
-from shared.domain.rules import RaceRules
-from shared.services.cycle import CycleReport, run_cycle
 from shared.services.seed import DEFAULT_ASSETS
 from tests.fakes import FakeUnitOfWorkFactory
-from tests.llm.helpers import CYCLE, context
+from tests.llm.helpers import CYCLE, context, run_one_llm_cycle
 from tests.llm.standin import StandInServer, decision_reply
 
 GROQ_FREE_TPD, GROQ_FREE_RPD, GROQ_FREE_TPM, GROQ_FREE_RPM = 100_000, 1_000, 12_000, 30
@@ -93,26 +88,8 @@ def one_cycle(server: StandInServer, candles: list[Candle], cycle_time: datetime
         Llama=LlamaSettings(Provider="openai_compatible", BaseUrl=server.base_url),
         Race=RaceSettings(AgentTimeoutSeconds=30),
     )
-    registry = AgentClientRegistry.from_settings(settings)
-    shared = register_llm_providers(registry)
-
-    async def cycle() -> CycleReport:
-        try:
-            return await run_cycle(
-                uow_factory=uow,
-                clients=registry,
-                cycle_time=cycle_time,
-                rules=RaceRules(),
-                interval="1h",
-                snapshot_candles=48,
-                agent_timeout_s=30,
-                max_concurrency=32,
-            )
-        finally:
-            await shared.aclose()
-
     started = time.perf_counter()
-    report = asyncio.run(cycle())
+    report = run_one_llm_cycle(uow, settings, cycle_time=cycle_time)
     wall = time.perf_counter() - started
     if report.decided != AGENTS or report.trades != AGENTS:
         raise RuntimeError(f"unexpected cycle: {report.as_dict()}")

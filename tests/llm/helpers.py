@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -9,11 +10,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from shared.adapters.agents.factory import AgentClientRegistry
 from shared.adapters.market_data.replay import ReplayMarketDataProvider
+from shared.config import Settings
 from shared.domain.model import Agent, Portfolio, Position
 from shared.domain.rules import RaceRules
 from shared.domain.snapshot import MarketSnapshot
-from shared.services.ports import AgentContext
+from shared.services.cycle import CycleReport, run_cycle
+from shared.services.ports import AgentContext, UnitOfWorkFactory
 from shared.services.seed import DEFAULT_ASSETS
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "llm"
@@ -79,3 +83,28 @@ class FakeMonotonic:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def run_one_llm_cycle(
+    uow_factory: UnitOfWorkFactory, settings: Settings, *, cycle_time: datetime = CYCLE, max_concurrency: int = 32
+) -> CycleReport:
+    """One real cycle (`run_cycle`) of the agents the registry builds from `settings`, with the providers'
+    connection pools closed afterwards, as the timer job does."""
+    registry = AgentClientRegistry.from_settings(settings)
+
+    async def cycle() -> CycleReport:
+        try:
+            return await run_cycle(
+                uow_factory=uow_factory,
+                clients=registry,
+                cycle_time=cycle_time,
+                rules=RaceRules(),
+                interval="1h",
+                snapshot_candles=48,
+                agent_timeout_s=settings.race.agent_timeout_seconds,
+                max_concurrency=max_concurrency,
+            )
+        finally:
+            await registry.aclose()
+
+    return asyncio.run(cycle())

@@ -3,18 +3,15 @@ one provider hangs, the others finish on time, and every decision carries its au
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import timedelta
 
-from shared.adapters.agents.factory import AgentClientRegistry
-from shared.adapters.agents.llm.providers import register_llm_providers
 from shared.config import LlamaSettings, RaceSettings, Settings
 from shared.domain.rules import RaceRules
-from shared.services.cycle import CycleReport, run_cycle
+from shared.services.cycle import CycleReport
 from shared.services.seed import DEFAULT_ASSETS
 from tests.fakes import FakeUnitOfWorkFactory
-from tests.llm.helpers import CYCLE
+from tests.llm.helpers import CYCLE, run_one_llm_cycle
 from tests.llm.standin import Reply, StandInServer, decision_reply, groq_429, server_error
 
 AGENT_TIMEOUT_S = 4.0  # the agents' own deadline is 2 s (the margin is 2 s)
@@ -40,26 +37,8 @@ def run_llm_cycle(standin: StandInServer, uow: FakeUnitOfWorkFactory) -> tuple[C
         Llama=LlamaSettings(Provider="openai_compatible", BaseUrl=standin.base_url, MaxRetries=1),
         Race=RaceSettings(AgentTimeoutSeconds=AGENT_TIMEOUT_S),
     )
-    registry = AgentClientRegistry.from_settings(settings)
-    shared = register_llm_providers(registry)
-
-    async def cycle() -> CycleReport:
-        try:
-            return await run_cycle(
-                uow_factory=uow,
-                clients=registry,
-                cycle_time=CYCLE,
-                rules=RaceRules(),
-                interval="1h",
-                snapshot_candles=48,
-                agent_timeout_s=AGENT_TIMEOUT_S,
-                max_concurrency=32,
-            )
-        finally:
-            await shared.aclose()
-
     started = time.perf_counter()
-    report = asyncio.run(cycle())
+    report = run_one_llm_cycle(uow, settings)
     return report, time.perf_counter() - started
 
 

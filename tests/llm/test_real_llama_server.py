@@ -6,24 +6,20 @@ requirements-dev.txt), they never skip it."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
-from shared.adapters.agents.factory import AgentClientRegistry
 from shared.adapters.agents.llm.local_server import LocalLlamaServer, LocalModelUnavailableError
-from shared.adapters.agents.llm.providers import LOCAL_SMOLLM2_MODEL, local_smollm2_agent, register_llm_providers
+from shared.adapters.agents.llm.providers import LOCAL_SMOLLM2_MODEL, local_smollm2_agent
 from shared.adapters.market_data.replay import ReplayMarketDataProvider
 from shared.config import LlamaSettings, RaceSettings, Settings
 from shared.domain.model import Order
-from shared.domain.rules import RaceRules
-from shared.services.cycle import CycleReport, run_cycle
 from shared.services.seed import DEFAULT_ASSETS
 from tests.fakes import FakeUnitOfWorkFactory
-from tests.llm.helpers import CYCLE, SYMBOLS
+from tests.llm.helpers import CYCLE, SYMBOLS, run_one_llm_cycle
 
 AGENT_TIMEOUT_S = 120.0  # two slow cores can take a while on a ~1.5k-token prompt; the answer matters here
 KNOWN_HOLD_PREFIXES = ("invalid output", "timeout", "provider error", "rate limited", "circuit open")
@@ -66,25 +62,7 @@ def test_a_real_llm_decides_in_a_real_cycle(llama_server: LocalLlamaServer) -> N
         Llama=LlamaSettings(Provider="openai_compatible", BaseUrl=llama_server.base_url, MaxTokens=300),
         Race=RaceSettings(AgentTimeoutSeconds=AGENT_TIMEOUT_S),
     )
-    registry = AgentClientRegistry.from_settings(settings)
-    shared = register_llm_providers(registry)
-
-    async def cycle() -> CycleReport:
-        try:
-            return await run_cycle(
-                uow_factory=uow,
-                clients=registry,
-                cycle_time=CYCLE,
-                rules=RaceRules(),
-                interval="1h",
-                snapshot_candles=48,
-                agent_timeout_s=AGENT_TIMEOUT_S,
-                max_concurrency=4,
-            )
-        finally:
-            await shared.aclose()
-
-    report = asyncio.run(cycle())
+    report = run_one_llm_cycle(uow, settings, max_concurrency=4)
 
     assert report.decided == 1
     assert report.failed == ()
