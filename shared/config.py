@@ -27,6 +27,19 @@ LOCAL_SETTINGS_FILE = PROJECT_ROOT / "local.settings.json"
 PLACEHOLDER_MARKERS = ("<", "changeme", "your-", "placeholder")
 
 
+def url_or_none(
+    value: str | None, setting: str, *, example: str, schemes: tuple[str, ...] = ("http://", "https://")
+) -> str | None:
+    """Blank means unset; anything else must be a URL of one of `schemes` (trailing slash dropped)."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if not value.startswith(schemes):
+        kind = "an https" if schemes == ("https://",) else "an http(s)"
+        raise ValueError(f"{setting} must be {kind} URL, e.g. {example}")
+    return value.rstrip("/")
+
+
 def real_secret_or_none(value: SecretStr | None, setting: str) -> SecretStr | None:
     """Blank means unset; a placeholder left over from a template is an error that names the setting."""
     if value is None or not value.get_secret_value().strip():
@@ -216,11 +229,7 @@ class CoinGeckoSettings(_Section):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"CoinGecko__BaseUrl must be an http(s) URL, e.g. {COINGECKO_PUBLIC_URL}")
-        return value.strip().rstrip("/")
+        return url_or_none(value, "CoinGecko__BaseUrl", example=COINGECKO_PUBLIC_URL)
 
     @field_validator("ids")
     @classmethod
@@ -276,11 +285,7 @@ class CustomMlAgentSettings(_Section):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("CustomMlAgent__BaseUrl must be an http(s) URL, e.g. http://127.0.0.1:8081")
-        return value.rstrip("/")
+        return url_or_none(value, "CustomMlAgent__BaseUrl", example="http://127.0.0.1:8081")
 
     @field_validator("api_key")
     @classmethod
@@ -299,11 +304,9 @@ class KeyVaultSettings(_Section):
     @field_validator("uri")
     @classmethod
     def _https_url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
+        if url_or_none(value, "KeyVault__Uri", example="https://NAME.vault.azure.net/", schemes=("https://",)) is None:
             return None
-        if not value.startswith("https://"):
-            raise ValueError("KeyVault__Uri must be the vault's https URL, e.g. https://NAME.vault.azure.net/")
-        return value.strip()
+        return value.strip() if value else None  # as given: the SDK takes the vault URL with or without its slash
 
 
 KEY_VAULT_REFERENCE_PREFIX = "@microsoft.keyvault("
