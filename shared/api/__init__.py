@@ -1,5 +1,2 @@
-"""The HTTP API served to the dashboard: one FastAPI app, mounted under `/api` in Azure and locally."""
-
-from shared.api.app import create_app
-
-__all__ = ["create_app"]
+"""The HTTP API served to the dashboard: one FastAPI app (`shared.api.app.create_app`), mounted under `/api` in
+Azure and locally. Nothing is imported here, so the timers' modules in this package stay cheap to import."""
