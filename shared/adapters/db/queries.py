@@ -9,10 +9,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Select, and_, func, literal, select, union_all
+from sqlalchemy import Connection, Engine, Select, func, literal, select, union_all
 
 from shared.adapters.db.candles import CANDLES, row_to_candle
-from shared.adapters.db.repositories import AGENTS, ASSETS, DECISIONS, EQUITY, PORTFOLIOS, POSITIONS, TRADES, _agent
+from shared.adapters.db.repositories import (
+    AGENTS,
+    ASSETS,
+    DECISIONS,
+    EQUITY,
+    PORTFOLIOS,
+    POSITIONS,
+    TRADES,
+    _agent,
+    is_latest_equity_of,
+)
 from shared.adapters.db.types import require_aware
 from shared.domain.model import INTERVAL_SECONDS, Candle, interval_delta
 from shared.domain.money import ZERO, q
@@ -161,12 +171,6 @@ class SqlAlchemyRaceQueries:
 
 
 def _summaries(connection: Connection, agent_id: int | None, starting_cash: Decimal) -> list[AgentSummary]:
-    # The latest snapshot per agent through a correlated MAX(at): one seek on the (agent_id, at) key per
-    # agent, where GROUP BY + join would aggregate the whole history first.
-    history = EQUITY.alias("history")
-    latest_at = (
-        select(func.max(history.c.at)).where(history.c.agent_id == AGENTS.c.id).correlate(AGENTS).scalar_subquery()
-    )
     statement = (
         select(
             AGENTS,
@@ -181,7 +185,7 @@ def _summaries(connection: Connection, agent_id: int | None, starting_cash: Deci
             EQUITY.c.max_drawdown,
         )
         .outerjoin(PORTFOLIOS, PORTFOLIOS.c.agent_id == AGENTS.c.id)
-        .outerjoin(EQUITY, and_(EQUITY.c.agent_id == AGENTS.c.id, EQUITY.c.at == latest_at))
+        .outerjoin(EQUITY, is_latest_equity_of(AGENTS.c.id, AGENTS))
         .order_by(AGENTS.c.id)
     )
     positions_query = select(POSITIONS.c.agent_id, POSITIONS.c.symbol, POSITIONS.c.quantity).order_by(

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     Connection,
     CursorResult,
     Insert,
@@ -154,19 +155,26 @@ _EQUITY_LATEST = select(EQUITY).where(EQUITY.c.agent_id == bindparam("agent_id")
 # Driven by the agents table: per agent one seek for MAX(at) on the (agent_id, at) key and one for the row,
 # where a correlation on the snapshots themselves would evaluate the subquery for every stored snapshot.
 _EQUITY_HISTORY = EQUITY.alias("history")
+
+
+def is_latest_equity_of(agent_id: ColumnElement[int], outer: Table) -> ColumnElement[bool]:
+    """Join condition: the EQUITY row is the latest snapshot of `agent_id` (a column of `outer`). A correlated
+    MAX(at) costs one seek on the (agent_id, at) key per agent, where GROUP BY + join aggregates all history."""
+    latest_at = (
+        select(func.max(_EQUITY_HISTORY.c.at))
+        .where(_EQUITY_HISTORY.c.agent_id == agent_id)
+        .correlate(outer)
+        .scalar_subquery()
+    )
+    return and_(EQUITY.c.agent_id == agent_id, EQUITY.c.at == latest_at)
+
+
 _EQUITY_LATEST_MANY = (
     select(EQUITY)
     .join_from(
         AGENTS,
         EQUITY,
-        and_(
-            EQUITY.c.agent_id == AGENTS.c.id,
-            EQUITY.c.at
-            == select(func.max(_EQUITY_HISTORY.c.at))
-            .where(_EQUITY_HISTORY.c.agent_id == AGENTS.c.id)
-            .correlate(AGENTS)
-            .scalar_subquery(),
-        ),
+        is_latest_equity_of(AGENTS.c.id, AGENTS),
     )
     .where(AGENTS.c.id.in_(bindparam("agent_ids", expanding=True)))
 )
@@ -190,14 +198,7 @@ _MARKING_INPUTS = (
     .outerjoin(POSITIONS, POSITIONS.c.agent_id == PORTFOLIOS.c.agent_id)
     .outerjoin(
         EQUITY,
-        and_(
-            EQUITY.c.agent_id == PORTFOLIOS.c.agent_id,
-            EQUITY.c.at
-            == select(func.max(_EQUITY_HISTORY.c.at))
-            .where(_EQUITY_HISTORY.c.agent_id == PORTFOLIOS.c.agent_id)
-            .correlate(PORTFOLIOS)
-            .scalar_subquery(),
-        ),
+        is_latest_equity_of(PORTFOLIOS.c.agent_id, PORTFOLIOS),
     )
     .order_by(PORTFOLIOS.c.agent_id, POSITIONS.c.symbol)
 )
