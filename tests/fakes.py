@@ -202,6 +202,8 @@ class FakeEquityRepository:
         rows = self._uow.state.equity.setdefault(snapshot.agent_id, [])
         if any(s.at == snapshot.at for s in rows):
             return False
+        if any(s.ordinal == snapshot.ordinal for s in rows):  # the real table's unique (agent_id, ordinal)
+            raise ValueError(f"agent {snapshot.agent_id} already has an equity snapshot numbered {snapshot.ordinal}")
         rows.append(snapshot)
         return True
 

@@ -49,6 +49,7 @@ def test_peak_and_drawdown_are_running_values() -> None:
     worst = (D(3_000) - D(2_500)) / D(3_000)
     assert series[2].max_drawdown == worst.quantize(D("0.00000001"))
     assert series[-1].max_drawdown == series[2].max_drawdown  # the worst drawdown is remembered
+    assert [s.ordinal for s in series] == [1, 2, 3, 4, 5]  # numbered in time order, for thinning curves
 
 
 def test_marking_the_same_time_twice_writes_nothing() -> None:
@@ -65,6 +66,15 @@ def test_an_earlier_time_never_rewrites_history() -> None:
     late = mark(uow, 1)
     assert late.written == 0
     assert len(uow.state.equity[1]) == 1
+
+
+def test_snapshots_are_numbered_without_gaps_when_hours_are_skipped() -> None:
+    uow = race([100, 200, 150, 180, 250])
+    for hours in (1, 2, 2, 5):  # a repeated hour writes nothing; skipped hours leave no hole in the numbers
+        mark(uow, hours)
+    series = uow.state.equity[1]
+    assert [(s.at - T0) // HOUR for s in series] == [1, 2, 5]
+    assert [s.ordinal for s in series] == [1, 2, 3]
 
 
 def test_report_and_naive_time() -> None:

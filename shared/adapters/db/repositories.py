@@ -193,6 +193,7 @@ _MARKING_INPUTS = (
         EQUITY.c.cash.label("equity_cash"),
         EQUITY.c.peak_equity,
         EQUITY.c.max_drawdown,
+        EQUITY.c.ordinal,
     )
     .select_from(PORTFOLIOS)
     .outerjoin(POSITIONS, POSITIONS.c.agent_id == PORTFOLIOS.c.agent_id)
@@ -549,6 +550,7 @@ class SqlAlchemyEquityRepository:
             "cash": snapshot.cash,
             "peak_equity": snapshot.peak_equity,
             "max_drawdown": snapshot.max_drawdown,
+            "ordinal": snapshot.ordinal,
         }
         if self._on_conflict:
             statement = _insert_unless_exists(EQUITY, ("agent_id", "at"), self._dialect_name)
@@ -573,6 +575,7 @@ class SqlAlchemyEquityRepository:
                 "cash": snapshot.cash,
                 "peak_equity": snapshot.peak_equity,
                 "max_drawdown": snapshot.max_drawdown,
+                "ordinal": snapshot.ordinal,
             }
             for snapshot in snapshots
         ]
@@ -588,9 +591,9 @@ class SqlAlchemyEquityRepository:
         for agent_id, cash, symbol, quantity, avg_cost, *latest_columns in self._connection.execute(_MARKING_INPUTS):
             entry = found.get(agent_id)
             if entry is None:
-                at, equity, equity_cash, peak_equity, max_drawdown = latest_columns
+                at, equity, equity_cash, peak_equity, max_drawdown, ordinal = latest_columns
                 latest = (
-                    EquitySnapshot(agent_id, at, equity, equity_cash, peak_equity, max_drawdown)
+                    EquitySnapshot(agent_id, at, equity, equity_cash, peak_equity, max_drawdown, ordinal)
                     if at is not None
                     else None
                 )
@@ -601,7 +604,7 @@ class SqlAlchemyEquityRepository:
 
 
 def _equity(row: Any) -> EquitySnapshot:
-    return EquitySnapshot(row.agent_id, row.at, row.equity, row.cash, row.peak_equity, row.max_drawdown)
+    return EquitySnapshot(row.agent_id, row.at, row.equity, row.cash, row.peak_equity, row.max_drawdown, row.ordinal)
 
 
 class SqlAlchemyCycleRepository:

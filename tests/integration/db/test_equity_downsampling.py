@@ -68,3 +68,43 @@ def test_a_polled_curve_is_reused_until_a_new_snapshot_arrives(
     assert again[-1].at == newest.at
     assert again[-1].equity == Decimal(123_456), "the new snapshot is served, not the cached curve"
     assert queries.equity_series(agent_id, start=None, end=latest.at, max_points=100) != again
+
+
+@pytest.mark.parametrize(("start_hour", "end_hour", "max_points"), [(None, None, 500), (37, 1_500, 100), (0, 10, 5)])
+def test_the_thinned_curve_is_every_kth_snapshot_counted_back_from_the_newest(
+    queries: SqlAlchemyRaceQueries, agent_id: int, start_hour: int | None, end_hour: int | None, max_points: int
+) -> None:
+    start = T0 + start_hour * HOUR if start_hour is not None else None
+    end = T0 + end_hour * HOUR if end_hour is not None else None
+    in_range = [h for h in range(HOURS) if (start_hour or 0) <= h <= (end_hour if end_hour is not None else HOURS)]
+    stride = -(-(len(in_range) - 1) // (max_points - 2))
+    expected = [in_range[0]] + [h for h in in_range[1:] if (in_range[-1] - h) % stride == 0]
+
+    points = queries.equity_series(agent_id, start=start, end=end, max_points=max_points)
+
+    assert [(p.at - T0) // HOUR for p in points] == expected
+    assert [p.equity for p in points] == [Decimal(100_000) + Decimal(h) / 8 for h in expected]
+
+
+def test_snapshots_taken_at_uneven_times_are_thinned_by_their_number(
+    uow_factory: SqlAlchemyUnitOfWorkFactory, queries: SqlAlchemyRaceQueries
+) -> None:
+    """Missed hours (an outage, a paused race) leave gaps in time, never in the numbering: the curve keeps
+    every k-th snapshot that exists, and the range ends are found by time."""
+    hours = [h for h in range(600) if h % 7 not in (3, 4)]  # two hours in every seven missing
+    with uow_factory() as uow:
+        agent_id = uow.agents.add(agent("uneven")).id
+        snapshot = EquitySnapshot.first(agent_id, at=T0, equity=Decimal(1), cash=Decimal(0))
+        uow.equity.add(snapshot)
+        for hour in hours[1:]:
+            uow.equity.add(snapshot := snapshot.next(at=T0 + hour * HOUR, equity=Decimal(hour), cash=Decimal(0)))
+        uow.commit()
+
+    start, end = T0 + 3 * HOUR, T0 + 500 * HOUR  # 3 is a missing hour: the range starts at 5
+    points = queries.equity_series(agent_id, start=start, end=end, max_points=50)
+
+    in_range = [h for h in hours if 3 <= h <= 500]
+    stride = -(-(len(in_range) - 1) // 48)
+    expected = [in_range[0]] + [h for i, h in enumerate(in_range) if i and (len(in_range) - 1 - i) % stride == 0]
+    assert [(p.at - T0) // HOUR for p in points] == expected
+    assert (expected[0], expected[-1]) == (5, 499)

@@ -6,18 +6,28 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import insert, inspect
+from sqlalchemy import BigInteger, Integer, column, insert, inspect, select
 
 from shared.adapters.db.engine import make_engine
 from shared.adapters.db.migrate import alembic_config, main, offline_sql, upgrade
 from shared.adapters.db.models import metadata
 from shared.adapters.db.queries import SqlAlchemyRaceQueries
-from shared.adapters.db.repositories import DECISIONS, PORTFOLIOS, SqlAlchemyAgentRepository, _decision_values
+from shared.adapters.db.repositories import (
+    DECISIONS,
+    EQUITY,
+    PORTFOLIOS,
+    SqlAlchemyAgentRepository,
+    SqlAlchemyEquityRepository,
+    _decision_values,
+)
+from shared.adapters.db.types import UTCDateTime
 from tests.integration.db.builders import HOUR, T0, agent, decision_record
 
+LEGACY_AMOUNTS = ("equity", "cash", "peak_equity", "max_drawdown")
 TABLES = {
     "assets",
     "candles",
@@ -88,6 +98,48 @@ def test_upgrade_to_0004_totals_the_llm_usage_already_recorded(empty_db_url: str
     assert (summaries[llm].prompt_tokens, summaries[llm].completion_tokens) == (1800, 160)
     assert summaries[llm].llm_cost_usd == Decimal("0.00024690")
     assert (summaries[baseline].prompt_tokens, summaries[baseline].llm_cost_usd) == (0, 0)
+
+
+def test_upgrade_to_0005_numbers_the_equity_snapshots_already_taken(empty_db_url: str) -> None:
+    upgrade(empty_db_url, revision="0004")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as connection:  # the 0004 schema: snapshots without numbers, two agents interleaved
+            agents = SqlAlchemyAgentRepository(connection)
+            first, second = agents.add(agent("first")).id, agents.add(agent("second")).id
+            legacy = sa.table(
+                "equity_snapshots",
+                column("agent_id", Integer()),
+                column("at", UTCDateTime()),
+                *(column(name, BigInteger()) for name in LEGACY_AMOUNTS),
+            )
+            hours = {first: [5, 0, 3, 1], second: [2, 4]}  # written out of order: numbering follows time
+            connection.execute(
+                insert(legacy),
+                [
+                    {"agent_id": a, "at": T0 + h * HOUR, **dict.fromkeys(LEGACY_AMOUNTS, 100)}
+                    for a, agent_hours in hours.items()
+                    for h in agent_hours
+                ],
+            )
+        upgrade(empty_db_url)
+        with engine.connect() as connection:
+            numbered = connection.execute(
+                select(EQUITY.c.agent_id, EQUITY.c.at, EQUITY.c.ordinal).order_by(EQUITY.c.agent_id, EQUITY.c.at)
+            ).all()
+            latest = SqlAlchemyEquityRepository(connection).latest(first)
+    finally:
+        engine.dispose()
+    assert [(a, (at - T0) // HOUR, n) for a, at, n in numbered] == [
+        (first, 0, 1),
+        (first, 1, 2),
+        (first, 3, 3),
+        (first, 5, 4),
+        (second, 2, 1),
+        (second, 4, 2),
+    ]
+    assert latest is not None
+    assert latest.next(at=T0 + 6 * HOUR, equity=Decimal(1), cash=Decimal(1)).ordinal == 5  # the job carries on
 
 
 def test_upgrade_creates_the_sqlite_file_folder(tmp_path: Path) -> None:

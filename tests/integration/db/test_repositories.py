@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
+from sqlalchemy.exc import IntegrityError
 
 from shared.adapters.db.models import CycleRow, DecisionRow, PortfolioRow, TradeRow
 from shared.adapters.db.repositories import (
@@ -209,6 +210,25 @@ def test_equity_add_is_unique_per_agent_and_time(uow_factory: SqlAlchemyUnitOfWo
     with uow_factory() as uow:
         assert uow.equity.latest(agent_id) == second
         assert uow.equity.latest(agent_id + 1) is None
+        assert (first.ordinal, second.ordinal) == (1, 2)
+
+
+def test_equity_ordinal_is_unique_per_agent(uow_factory: SqlAlchemyUnitOfWorkFactory) -> None:
+    """Two writers that both read snapshot n and write n + 1 at different times: the second one fails instead
+    of leaving two snapshots with one number (a thinned curve would skip or repeat a point)."""
+    agent_id, other_id = add_agent(uow_factory, "a"), add_agent(uow_factory, "b")
+    first = EquitySnapshot.first(agent_id, at=T0, equity=Decimal(100), cash=Decimal(100))
+    with uow_factory() as uow:
+        uow.equity.add_many([first, first.next(at=T0 + HOUR, equity=Decimal(101), cash=Decimal(100))])
+        uow.equity.add(EquitySnapshot.first(other_id, at=T0, equity=Decimal(100), cash=Decimal(100)))  # own numbers
+        uow.commit()
+    stale = first.next(at=T0 + 2 * HOUR, equity=Decimal(102), cash=Decimal(100))  # number 2 again
+    with uow_factory() as uow, pytest.raises(IntegrityError):
+        uow.equity.add_many([stale])
+    with uow_factory() as uow:
+        latest = uow.equity.latest(agent_id)
+        assert latest is not None
+        assert (latest.at, latest.ordinal) == (T0 + HOUR, 2)
 
 
 def test_cycle_record_is_updated_on_rerun(uow_factory: SqlAlchemyUnitOfWorkFactory) -> None:
