@@ -1,9 +1,11 @@
 """API latency over a year of hourly equity snapshots for 20 agents (175,200 rows), through real HTTP.
 
-Serves the FastAPI app with uvicorn on loopback (as `make run` does), loads it with sequential keep-alive
-requests and with 4 concurrent clients, and prints p50/p99 for `GET /api/leaderboard` and
-`GET /api/agents/{id}/equity` (500 points). It also counts SQL statements per request (no N+1) and prints
-SQLite's query plan for each (every query served by an index). Target: p99 under 50 ms.
+Serves the production HTTP app (`function_app.build_http_app`, configured from the environment as in Azure)
+with uvicorn on loopback in its own process, so the load generator's threads and the test data never share
+the server's interpreter; loads it with sequential keep-alive requests and with 4 concurrent clients, and
+prints p50/p99 for `GET /api/leaderboard` and `GET /api/agents/{id}/equity` (500 points). It also counts SQL
+statements per request (no N+1) and prints SQLite's query plan for each (every query served by an index).
+Target: p99 under 50 ms.
 
 Usage: bench/bench_api.py [--requests N] [--postgres]   (--postgres uses TEST_POSTGRES_URL, as `make bench` sets)
 """
@@ -16,8 +18,9 @@ import os
 import random
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,12 +30,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
-import uvicorn
 from sqlalchemy import event, insert, text
 
 from shared.adapters.db.migrate import upgrade
 from shared.adapters.db.models import EquitySnapshotRow
-from shared.api.app import create_app
 from shared.bootstrap import Container, bootstrap
 from shared.config import ConnectionStrings, Settings
 from shared.services.seed import DEFAULT_BASELINE_AGENTS, seed
@@ -71,6 +72,7 @@ def build_database(url: str) -> Container:
                         "cash": Decimal(0),
                         "peak_equity": peak,
                         "max_drawdown": worst,
+                        "ordinal": hour + 1,
                     }
                 )
             connection.execute(insert(table), rows)
@@ -108,7 +110,12 @@ def load(base: str, path: str | Callable[[int], str], requests: int, workers: in
     return [t for chunk in results for t in chunk]
 
 
-def explain(container: Container, paths: dict[str, str], base: str) -> None:
+def explain(container: Container, paths: dict[str, str]) -> None:
+    """Statements per request and their query plans, from the same app served in this process."""
+    from fastapi.testclient import TestClient
+
+    from shared.api.app import create_app
+
     engine = container.queries.engine  # type: ignore[attr-defined]
     captured: list[tuple[str, object]] = []
 
@@ -116,7 +123,7 @@ def explain(container: Container, paths: dict[str, str], base: str) -> None:
         captured.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", capture)
-    with httpx.Client(base_url=base) as client:
+    with TestClient(create_app(lambda: container)) as client:
         for name, path in paths.items():
             captured.clear()
             client.get(path)
@@ -128,6 +135,22 @@ def explain(container: Container, paths: dict[str, str], base: str) -> None:
                         for row in plan:
                             print(f"      plan: {row[-1]}")
     event.remove(engine, "before_cursor_execute", capture)
+
+
+def serve(url: str, port: int) -> subprocess.Popen[bytes]:
+    """The production HTTP app on uvicorn, in its own process, configured from the environment."""
+    env = os.environ | {"ConnectionStrings__TradingDb": url, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "uvicorn", "--factory", "function_app:build_http_app"]
+    server = subprocess.Popen([*command, "--port", str(port), "--log-level", "warning"], env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code < 500:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("the API server did not start within 60 s")
 
 
 def main() -> None:
@@ -153,11 +176,7 @@ def main() -> None:
     )
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(lambda: container), port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
+    server = serve(url, port)
     base = f"http://127.0.0.1:{port}"
     paths: dict[str, str | Callable[[int], str]] = {
         "GET /api/leaderboard": "/api/leaderboard",
@@ -168,20 +187,22 @@ def main() -> None:
             + (START + timedelta(hours=HOURS - 1 - n % 500)).strftime("%Y-%m-%dT%H:%M:%SZ")
         ),
     }
-    with httpx.Client(base_url=base) as client:
-        points = len(client.get("/api/agents/7/equity?max_points=500").json()["points"])
-    print(f"equity curve returns {points} points")
-    for name, path in paths.items():
-        load(base, path, 20, 1)  # warm-up
-        for workers in (1, 4):
-            samples = load(base, path, args.requests, workers)
-            print(
-                f"{name:40s} clients={workers}: p50 {statistics.median(samples) * 1000:6.2f} ms  "
-                f"p99 {percentile(samples, 99) * 1000:6.2f} ms  ({len(samples)} requests)"
-            )
-    explain(container, {k: v for k, v in paths.items() if isinstance(v, str)}, base)
-    server.should_exit = True
-    thread.join(timeout=5)
+    try:
+        with httpx.Client(base_url=base) as client:
+            points = len(client.get("/api/agents/7/equity?max_points=500").json()["points"])
+        print(f"equity curve returns {points} points")
+        for name, path in paths.items():
+            load(base, path, 20, 1)  # warm-up
+            for workers in (1, 4):
+                samples = load(base, path, args.requests, workers)
+                print(
+                    f"{name:40s} clients={workers}: p50 {statistics.median(samples) * 1000:6.2f} ms  "
+                    f"p99 {percentile(samples, 99) * 1000:6.2f} ms  ({len(samples)} requests)"
+                )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    explain(container, {k: v for k, v in paths.items() if isinstance(v, str)})
 
 
 if __name__ == "__main__":

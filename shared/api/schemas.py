@@ -19,7 +19,6 @@ from shared.domain.model import Agent, Candle
 from shared.services.ports import (
     AgentSummary,
     DecisionRow,
-    EquityPoint,
     LeaderboardRow,
     PriceRow,
     TradeRow,
@@ -184,10 +183,6 @@ class EquityPointPublic(_Public):
     equity: Money
     cash: Money
     drawdown_pct: Money
-
-    @classmethod
-    def from_point(cls, point: EquityPoint) -> EquityPointPublic:
-        return cls.model_validate(point)
 
 
 class EquitySeriesPublic(_Public):

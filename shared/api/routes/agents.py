@@ -12,7 +12,6 @@ from shared.api.schemas import (
     AgentsPublic,
     DecisionPublic,
     DecisionsPagePublic,
-    EquityPointPublic,
     EquitySeriesPublic,
     ErrorPublic,
     TradePublic,
@@ -67,13 +66,9 @@ def read_agent_equity(
     points = queries.equity_series(agent_id, start=start, end=end, max_points=max_points)
     if not points:
         ensure_agent_exists(queries, agent_id, starting_cash=settings.race.starting_cash)
-    return EquitySeriesPublic(
-        agent_id=agent_id,
-        start=start,
-        end=end,
-        max_points=max_points,
-        points=[EquityPointPublic.from_point(p) for p in points[:max_points]],
-    )
+    # One validation of the whole list in pydantic's core, not one Python call per point (500 of them).
+    series = {"agent_id": agent_id, "start": start, "end": end, "max_points": max_points, "points": points[:max_points]}
+    return EquitySeriesPublic.model_validate(series, from_attributes=True)
 
 
 @router.get("/{agent_id}/trades", responses={404: {"model": ErrorPublic, "description": "Unknown agent."}})
