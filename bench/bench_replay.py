@@ -5,7 +5,11 @@ the three timer jobs run through the same services the Functions timers call (in
 every decision, trade, portfolio and equity snapshot written. backtrader's side: the same five baselines over
 the same candles, in its own broker with the same fee. Prints cycles per second and the ratio.
 
-Usage: bench/bench_replay.py [--cycles N] [--skip-backtrader] [--profile FILE]
+It also prints the database floor: the exact statements and transactions our run sends, captured over a
+sample of cycles and sent again through the bare sqlite3 driver (no SQLAlchemy, no conversions, no services)
+on a copy of the database. That is what persisting a cycle costs SQLite itself, before any Python runs.
+
+Usage: bench/bench_replay.py [--cycles N] [--skip-backtrader] [--floor-sample N] [--profile FILE]
 
 --profile runs our side under cProfile with the worker-thread hops made inline (the cycle's database work runs
 in `asyncio.to_thread`, which a profiler on the main thread would not see) and writes the stats to FILE.
@@ -16,6 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import shutil
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
@@ -23,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from shared.bootstrap import Container
 from shared.config import ConnectionStrings, MarketDataSettings, Settings
 from shared.local_race import prepare
 
@@ -30,22 +37,30 @@ REPLAY_START = datetime(2024, 1, 1, tzinfo=UTC)
 FULL_YEAR = 8_760
 
 
-def run_ours(cycles: int, profile: str | None = None) -> tuple[float, int, int]:
-    """Seconds for `cycles` full cycles, plus decisions and trades written (read back from the database)."""
-    workdir = Path(tempfile.mkdtemp(prefix="bench-replay-"))
-    settings = Settings(
-        connection_strings=ConnectionStrings(trading_db=f"sqlite:///{workdir / 'race.db'}"),
+def _settings(database: Path) -> Settings:
+    return Settings(
+        connection_strings=ConnectionStrings(trading_db=f"sqlite:///{database}"),
         market_data=MarketDataSettings(replay_start=REPLAY_START),
     )
+
+
+async def _replay(container: Container, start: datetime, cycles: int) -> None:
+    """`cycles` hourly cycles from `start`: the three timer jobs, in the order the timers fire."""
+    at = start
+    for _ in range(cycles):
+        container.run_market_data_job(at)
+        await container.run_agents_job_async(at)
+        container.run_equity_job(at)
+        at += timedelta(hours=1)
+
+
+def run_ours(cycles: int, profile: str | None = None) -> tuple[float, int, int]:
+    """Seconds for `cycles` full cycles, plus decisions and trades written (read back from the database)."""
+    settings = _settings(Path(tempfile.mkdtemp(prefix="bench-replay-")) / "race.db")
     container = prepare(settings)
 
     async def replay() -> None:
-        at = REPLAY_START
-        for _ in range(cycles):
-            container.run_market_data_job(at)
-            await container.run_agents_job_async(at)
-            container.run_equity_job(at)
-            at += timedelta(hours=1)
+        await _replay(container, REPLAY_START, cycles)
 
     started = time.perf_counter()
     if profile:
@@ -77,10 +92,50 @@ def _profiled(replay: Callable[[], Coroutine[Any, Any, None]], path: str) -> flo
     return elapsed
 
 
+def database_floor(sample: int, warm_up: int = 50) -> float:
+    """Seconds per cycle that SQLite alone spends on our statements (see the module docstring)."""
+    from sqlalchemy import event
+
+    database = Path(tempfile.mkdtemp(prefix="bench-replay-floor-")) / "race.db"
+    container = prepare(_settings(database))
+    asyncio.run(_replay(container, REPLAY_START, warm_up))
+    engine = container.uow_factory.engine  # type: ignore[attr-defined]
+    engine.dispose()  # every connection closed: the copy below is the whole database
+    shutil.copyfile(database, database.with_name("copy.db"))
+
+    sent: list[tuple[str, Any]] = []
+    event.listen(engine, "begin", lambda _connection: sent.append(("BEGIN IMMEDIATE", None)))
+    event.listen(engine, "commit", lambda _connection: sent.append(("COMMIT", None)))
+    event.listen(engine, "rollback", lambda _connection: sent.append(("ROLLBACK", None)))
+    event.listen(engine, "before_cursor_execute", lambda *args: sent.append((args[2], args[3])))
+    asyncio.run(_replay(container, REPLAY_START + timedelta(hours=warm_up), sample))
+    engine.dispose()
+
+    bare = sqlite3.connect(database.with_name("copy.db"), isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):  # as the engine sets them
+        bare.execute(f"PRAGMA {pragma}")
+    started = time.perf_counter()
+    for statement, parameters in sent:
+        if statement == "ROLLBACK":
+            if bare.in_transaction:
+                bare.execute(statement)
+            continue
+        if statement != "COMMIT" and statement != "BEGIN IMMEDIATE" and not bare.in_transaction:
+            bare.execute("BEGIN IMMEDIATE")  # a read-only unit of work: SQLAlchemy began it lazily
+        if parameters and isinstance(parameters[0], list | tuple):
+            bare.executemany(statement, parameters)
+        else:
+            bare.execute(statement, parameters or ()).fetchall()
+    elapsed = time.perf_counter() - started
+    bare.close()
+    return elapsed / sample
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cycles", type=int, default=FULL_YEAR)
     parser.add_argument("--skip-backtrader", action="store_true")
+    parser.add_argument("--floor-sample", type=int, default=1_000, help="cycles captured for the database floor")
     parser.add_argument("--profile", metavar="FILE", help="cProfile our side (thread hops inline) into FILE")
     args = parser.parse_args()
     logging.disable(logging.INFO)
@@ -89,6 +144,11 @@ def main() -> None:
     print(
         f"ours       : {args.cycles} cycles in {ours:6.2f} s = {args.cycles / ours:7.1f} cycles/s "
         f"({decisions} decisions, {trades} trades persisted)"
+    )
+    floor = database_floor(args.floor_sample)
+    print(
+        f"db floor   : {floor * 1000:.2f} ms per cycle = {floor * args.cycles:6.2f} s for {args.cycles} cycles "
+        f"(SQLite alone, same statements; ours spends {ours / args.cycles * 1000:.2f} ms per cycle)"
     )
     if args.skip_backtrader:
         return
