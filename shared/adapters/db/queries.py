@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, func, literal, select, union_all
+from sqlalchemy import ColumnElement, Connection, Engine, Select, func, literal, select, union_all
 
 from shared.adapters.db.candles import CANDLES, row_to_candle
 from shared.adapters.db.repositories import (
@@ -29,7 +29,6 @@ from shared.domain.money import ZERO, q
 from shared.services.ports import AgentSummary, DecisionRow, EquityPoint, Page, PriceRow, TradeRow
 
 HUNDRED = Decimal(100)
-T = TypeVar("T")
 
 
 class SqlAlchemyRaceQueries:
@@ -63,6 +62,8 @@ class SqlAlchemyRaceQueries:
         numbers at the ends of the range, and the thinned curve is every k-th number counted back from the
         newest, plus the first, read on the (agent_id, ordinal) index. Only the kept rows cross into Python,
         and no request numbers a year of rows."""
+        if max_points < 1:
+            return []
         with self.engine.connect() as connection:
             first_ordinal, last_ordinal = _ordinal_range(connection, agent_id, start, end)
             if first_ordinal is None or last_ordinal is None or first_ordinal > last_ordinal:
@@ -78,14 +79,10 @@ class SqlAlchemyRaceQueries:
                 EQUITY.c.ordinal >= first_ordinal,
                 EQUITY.c.ordinal <= last_ordinal,
             )
-            columns = (EQUITY.c.at, EQUITY.c.equity, EQUITY.c.cash, EQUITY.c.peak_equity)
-            if count <= max_points or max_points < 3:
-                statement = select(*columns).where(*in_range).order_by(EQUITY.c.ordinal)
-                rows: Sequence[Any] = downsample(connection.execute(statement).all(), max_points, key=lambda r: r.at)
-            else:
-                stride = -(-(count - 1) // (max_points - 2))  # ceil: at most max_points - 1 kept, plus the first
-                kept = (EQUITY.c.ordinal == first_ordinal) | ((last_ordinal - EQUITY.c.ordinal) % stride == 0)
-                rows = connection.execute(select(*columns).where(*in_range, kept).order_by(EQUITY.c.ordinal)).all()
+            statement = select(EQUITY.c.at, EQUITY.c.equity, EQUITY.c.cash, EQUITY.c.peak_equity).where(*in_range)
+            if count > max_points:
+                statement = statement.where(_thinned(first_ordinal, last_ordinal, max_points))
+            rows = connection.execute(statement.order_by(EQUITY.c.ordinal)).all()
         points = [EquityPoint(row.at, row.equity, row.cash, _drawdown_pct(row.equity, row.peak_equity)) for row in rows]
         self._equity_curves.put(key, points)
         return points
@@ -163,6 +160,17 @@ class SqlAlchemyRaceQueries:
     def known_symbols(self) -> set[str]:
         with self.engine.connect() as connection:
             return set(connection.execute(select(ASSETS.c.symbol)).scalars())
+
+
+def _thinned(first: int, last: int, max_points: int) -> ColumnElement[bool]:
+    """The ordinals a curve of at most `max_points` keeps from [first, last]: the newest, the first, and every
+    k-th counted back from the newest in between."""
+    if max_points == 1:
+        return EQUITY.c.ordinal == last
+    if max_points == 2:
+        return EQUITY.c.ordinal.in_((first, last))
+    stride = -(-(last - first) // (max_points - 2))  # ceil: at most max_points - 1 kept, plus the first
+    return (EQUITY.c.ordinal == first) | ((last - EQUITY.c.ordinal) % stride == 0)
 
 
 def _ordinal_range(
@@ -317,23 +325,3 @@ class EquityCurveCache:
             self._entries.move_to_end(key)
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
-
-
-def downsample(rows: Sequence[T], max_points: int, *, key: Callable[[T], datetime]) -> list[T]:
-    """At most `max_points` rows, in order: the first row plus the last row of each of `max_points - 1`
-    equal-width time buckets (so the newest row is always kept and the curve's shape survives)."""
-    if max_points <= 0:
-        return []
-    if len(rows) <= max_points:
-        return list(rows)
-    if max_points == 1:
-        return [rows[-1]]
-    first, last = key(rows[0]), key(rows[-1])
-    span = last - first
-    buckets = max_points - 1
-    kept: dict[int, T] = {}
-    for row in rows[1:]:
-        offset = key(row) - first
-        index = min(buckets - 1, (offset * buckets) // span) if span else buckets - 1
-        kept[index] = row  # ascending input: the last row seen is the bucket's last
-    return [rows[0], *kept.values()]

@@ -108,3 +108,14 @@ def test_snapshots_taken_at_uneven_times_are_thinned_by_their_number(
     expected = [in_range[0]] + [h for i, h in enumerate(in_range) if i and (len(in_range) - 1 - i) % stride == 0]
     assert [(p.at - T0) // HOUR for p in points] == expected
     assert (expected[0], expected[-1]) == (5, 499)
+
+
+def test_the_smallest_curves_keep_the_newest_point_and_then_the_first(
+    queries: SqlAlchemyRaceQueries, agent_id: int
+) -> None:
+    newest, first = T0 + (HOURS - 1) * HOUR, T0
+    assert [p.at for p in queries.equity_series(agent_id, start=None, end=None, max_points=1)] == [newest]
+    assert [p.at for p in queries.equity_series(agent_id, start=None, end=None, max_points=2)] == [first, newest]
+    assert queries.equity_series(agent_id, start=None, end=None, max_points=0) == []
+    short = queries.equity_series(agent_id, start=None, end=T0 + 4 * HOUR, max_points=500)
+    assert [p.at for p in short] == [T0 + h * HOUR for h in range(5)]  # fewer rows than points: all of them

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from shared.adapters.db.queries import SqlAlchemyRaceQueries, downsample
+from shared.adapters.db.queries import SqlAlchemyRaceQueries
 from shared.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from shared.domain.model import Asset, EquitySnapshot, Portfolio, Position
 from tests.integration.db.builders import HOUR, T0, agent, candle, decision_record, hourly
@@ -107,17 +107,6 @@ def test_equity_series_range_and_downsampling(
     window = queries.equity_series(agent_id, start=T0 + HOUR, end=T0 + 2 * HOUR, max_points=100)
     assert [p.at for p in window] == [T0 + HOUR + timedelta(minutes=15 * i) for i in range(5)]
     assert all(p.drawdown_pct >= 0 for p in everything)
-
-
-def test_downsample_bounds_and_keeps_the_ends() -> None:
-    rows = [T0 + i * HOUR for i in range(1000)]
-    for max_points in (2, 3, 10, 999):
-        kept = downsample(rows, max_points, key=lambda at: at)
-        assert len(kept) <= max_points
-        assert (kept[0], kept[-1]) == (rows[0], rows[-1])
-        assert kept == sorted(kept)
-    assert downsample(rows, 1, key=lambda at: at) == [rows[-1]]
-    assert downsample(rows[:5], 10, key=lambda at: at) == rows[:5]
 
 
 def test_latest_prices_candles_and_symbols(
