@@ -20,6 +20,7 @@ from shared.domain.snapshot import MarketSnapshot
 from shared.services.ports import (
     AgentClientFactory,
     AgentContext,
+    AgentModelClient,
     CycleMetrics,
     DecisionRecord,
     DuplicateDecisionError,
@@ -121,7 +122,7 @@ async def run_cycle(
 
     staleness = snapshot.staleness()
     staleness_s = staleness.total_seconds() if staleness is not None else None
-    decisions = await _decide_all(
+    decisions = await decide_all(
         pending, clients, snapshot, portfolios, rules, timeout_s=agent_timeout_s, max_concurrency=max_concurrency
     )
 
@@ -148,7 +149,7 @@ async def run_cycle(
     )
 
 
-async def _decide_all(
+async def decide_all(
     agents: Sequence[Agent],
     clients: AgentClientFactory,
     snapshot: MarketSnapshot,
@@ -158,36 +159,63 @@ async def _decide_all(
     timeout_s: float,
     max_concurrency: int,
 ) -> dict[int, AgentDecision]:
-    """Every agent's decision, called concurrently; model calls are the slow part of a cycle."""
-    semaphore = asyncio.Semaphore(max_concurrency)
+    """Every agent's decision on one snapshot; never raises (a failure becomes a HOLD with its reason).
 
-    async def decide(agent: Agent) -> AgentDecision:
-        async with semaphore:  # the deadline starts once the agent gets a slot, not while it queues
-            context = AgentContext(agent, snapshot.cycle_time, snapshot, portfolios[agent.id].copy(), rules)
-            with correlated(agent_id=agent.id):  # each agent's task has its own context: its logs carry its id
-                return await _guarded_decision(agent, clients, context, timeout_s)
+    Model calls, the slow part of a cycle, run concurrently (bounded, each under a deadline). A client that
+    decides synchronously (`InstantAgentModelClient`: the baselines, microseconds of pure computation) is
+    called directly: a task and a deadline around it would cost more than the decision, and could not
+    interrupt it anyway."""
+    decided: dict[int, AgentDecision] = {}
+    remote: list[tuple[Agent, AgentModelClient, AgentContext]] = []
+    for agent in agents:
+        context = AgentContext(agent, snapshot.cycle_time, snapshot, portfolios[agent.id].copy(), rules)
+        with correlated(agent_id=agent.id):  # the agent's logs carry its id
+            started = time.perf_counter()
+            try:
+                client = clients(agent)
+                decide_now = getattr(client, "decide_now", None)
+                if decide_now is None:
+                    remote.append((agent, client, context))
+                    continue
+                decided[agent.id] = _checked(agent, decide_now(context), started)
+            except Exception as exc:
+                decided[agent.id] = _fallback(agent, f"error: {type(exc).__name__}: {exc}", started)
+    if remote:
+        semaphore = asyncio.Semaphore(max_concurrency)
 
-    results = await asyncio.gather(*(decide(agent) for agent in agents))
-    return {agent.id: decision for agent, decision in zip(agents, results, strict=True)}
+        async def decide(agent: Agent, client: AgentModelClient, context: AgentContext) -> AgentDecision:
+            async with semaphore:  # the deadline starts once the agent gets a slot, not while it queues
+                with correlated(agent_id=agent.id):  # each agent's task has its own context
+                    return await _guarded_decision(agent, client, context, timeout_s)
+
+        results = await asyncio.gather(*(decide(*call) for call in remote))
+        decided.update((agent.id, decision) for (agent, _, _), decision in zip(remote, results, strict=True))
+    return {agent.id: decided[agent.id] for agent in agents}
 
 
 async def _guarded_decision(
-    agent: Agent, clients: AgentClientFactory, context: AgentContext, timeout_s: float
+    agent: Agent, client: AgentModelClient, context: AgentContext, timeout_s: float
 ) -> AgentDecision:
     """The client's decision, or a HOLD whose reason says what went wrong. Never raises."""
     started = time.perf_counter()
     try:
-        client = clients(agent)
         decision = await asyncio.wait_for(client.decide(context), timeout=timeout_s)
     except TimeoutError:
-        reason = f"timeout after {timeout_s:g}s"
+        return _fallback(agent, f"timeout after {timeout_s:g}s", started)
     except Exception as exc:
-        reason = f"error: {type(exc).__name__}: {exc}"
-    else:
-        problem = _invalid_decision(decision)
-        if problem is None:
-            return decision
-        reason = f"invalid decision: {problem}"
+        return _fallback(agent, f"error: {type(exc).__name__}: {exc}", started)
+    return _checked(agent, decision, started)
+
+
+def _checked(agent: Agent, decision: object, started: float) -> AgentDecision:
+    problem = _invalid_decision(decision)
+    if problem is None:
+        assert isinstance(decision, AgentDecision)
+        return decision
+    return _fallback(agent, f"invalid decision: {problem}", started)
+
+
+def _fallback(agent: Agent, reason: str, started: float) -> AgentDecision:
     latency_ms = (time.perf_counter() - started) * 1000
     logger.warning("agent %d (%s) falls back to HOLD: %s", agent.id, agent.name, reason)
     return AgentDecision.hold(reason, latency_ms=latency_ms)
@@ -256,18 +284,7 @@ def _record_decisions(
             with correlated(agent_id=agent.id), uow_factory() as uow:
                 try:
                     result = _execute(uow, stored.get(agent.id), agent.id, decision, prices, rules)
-                    uow.decisions.add(
-                        DecisionRecord(
-                            agent_id=agent.id,
-                            cycle_time=snapshot.cycle_time,
-                            snapshot_sha256=snapshot.sha256,
-                            decision=decision,
-                            trades=result.trades,
-                            rejections=result.rejections,
-                            data_staleness_seconds=staleness_s,
-                            decided_at=datetime.now(UTC),
-                        )
-                    )
+                    uow.decisions.add(decision_record(agent.id, snapshot, decision, result, staleness_s))
                     uow.commit()
                 except Exception:
                     uow.rollback()
@@ -284,14 +301,39 @@ def _record_decisions(
         written.decided += 1
         written.trades += len(result.trades)
         written.rejections += len(result.rejections)
-        if not decision.orders:
-            written.holds[decision.hold_reason or VOLUNTARY_HOLD] += 1
+        if (reason := hold_reason(decision)) is not None:
+            written.holds[reason] += 1
         if metrics is not None:
             try:
                 metrics.decision_recorded(agent, decision, trades=len(result.trades))
             except Exception:  # telemetry must never cost a decision
                 logger.exception("could not record the metrics of agent %d's decision", agent.id)
     return written
+
+
+def decision_record(
+    agent_id: int,
+    snapshot: MarketSnapshot,
+    decision: AgentDecision,
+    result: ExecutionResult,
+    staleness_s: float | None,
+) -> DecisionRecord:
+    """What is stored for one agent's decision in a cycle, with what executing it did."""
+    return DecisionRecord(
+        agent_id=agent_id,
+        cycle_time=snapshot.cycle_time,
+        snapshot_sha256=snapshot.sha256,
+        decision=decision,
+        trades=result.trades,
+        rejections=result.rejections,
+        data_staleness_seconds=staleness_s,
+        decided_at=datetime.now(UTC),
+    )
+
+
+def hold_reason(decision: AgentDecision) -> str | None:
+    """Why the decision holds (the fallback's reason, or the model's own choice), None when it orders."""
+    return None if decision.orders else decision.hold_reason or VOLUNTARY_HOLD
 
 
 def _execute(

@@ -12,7 +12,7 @@ import pytest
 from shared.domain.model import Agent, AgentDecision, Asset, Order, Portfolio, RejectionReason, Side
 from shared.domain.rules import RaceRules
 from shared.services.cycle import NO_MARKET_DATA, CycleReport, run_cycle
-from shared.services.ports import AgentClientFactory, AgentModelClient, DecisionRecord
+from shared.services.ports import AgentClientFactory, AgentContext, AgentModelClient, DecisionRecord
 from tests.fakes import T0, FakeClientFactory, FakeUnitOfWorkFactory, ScriptedClient, candle_series
 
 HOUR = timedelta(hours=1)
@@ -135,6 +135,46 @@ def test_raising_hanging_and_invalid_clients_become_holds_while_others_trade() -
     assert uow.state.decisions[(1, CYCLE)].decision.hold_reason == "error: ValueError: bad JSON"
     assert uow.state.decisions[(2, CYCLE)].decision.reasoning == "HOLD: timeout after 0.2s"
     assert uow.state.decisions[(4, CYCLE)].trades
+
+
+class Instant:
+    """A synchronous client (like the baselines): `decide_now` answers, `decide` must not be needed."""
+
+    def __init__(self, answer: object = None, *, error: Exception | None = None) -> None:
+        self.answer, self.error, self.calls = answer, error, 0
+
+    async def decide(self, context: AgentContext) -> AgentDecision:
+        raise AssertionError("an instant client is called through decide_now")
+
+    def decide_now(self, context: AgentContext) -> AgentDecision:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return self.answer  # type: ignore[return-value]  # a test may hand back garbage on purpose
+
+
+def test_instant_clients_are_called_directly_and_guarded_like_the_others() -> None:
+    uow = market()
+    trader = Instant(AgentDecision((BUY_ETH,), "buy", 0.7))
+    clients = agents_with(
+        uow,
+        Instant(error=KeyError("BTC")),
+        Instant("not a decision"),
+        ScriptedClient(sleep_s=0.05, reasoning="remote"),
+        trader,
+    )
+    report = cycle(uow, clients)
+
+    assert trader.calls == 1
+    assert report.decided == 4
+    assert report.trades == 1
+    assert report.holds == {
+        "error: KeyError: 'BTC'": 1,
+        "invalid decision: expected AgentDecision, got str": 1,
+        "model chose to hold": 1,
+    }
+    assert uow.state.decisions[(3, CYCLE)].decision.reasoning == "remote"
+    assert uow.state.decisions[(1, CYCLE)].decision.latency_ms is not None  # a fallback records its latency
 
 
 def test_a_factory_that_raises_becomes_a_hold() -> None:
