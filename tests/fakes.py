@@ -182,9 +182,16 @@ class FakeDecisionRepository:
             raise DuplicateDecisionError(f"agent {record.agent_id} already decided cycle {record.cycle_time}")
         self._uow.state.decisions[key] = record
 
+    def add_many(self, records: Sequence[DecisionRecord]) -> None:
+        for record in records:
+            self.add(record)
+
     def cycle_totals(self, cycle_time: datetime) -> tuple[int, int]:
         records = [r for (_, at), r in self._uow.state.decisions.items() if at == cycle_time]
         return len(records), sum(len(r.trades) for r in records)
+
+    def latest_cycle_time(self) -> datetime | None:
+        return max((at for _, at in self._uow.state.decisions), default=None)
 
 
 class FakeEquityRepository:
@@ -227,6 +234,12 @@ class FakeCycleRepository:
     ) -> None:
         decisions, trades = self._uow.decisions.cycle_totals(cycle_time)
         self.add(CycleRecord(cycle_time, snapshot_sha256, agents, decisions, trades, started_at, finished_at))
+
+    def add_many(self, records: Sequence[CycleRecord]) -> None:
+        for record in records:
+            if record.cycle_time in self._uow.state.cycles or record.cycle_time in self._uow.factory.state.cycles:
+                raise ValueError(f"cycle {record.cycle_time} is already recorded")  # the table's primary key
+            self.add(record)
 
     def latest_time(self) -> datetime | None:
         return max(self._uow.state.cycles, default=None)

@@ -116,8 +116,17 @@ class DecisionRepository(Protocol):
         (agent, cycle) exists."""
         ...
 
+    def add_many(self, records: Sequence[DecisionRecord]) -> None:
+        """`add` for many decisions (a backtest's chunk of cycles) in as few statements as the dialect allows.
+        Raises DuplicateDecisionError if any (agent, cycle) exists: the unit of work must then be rolled back."""
+        ...
+
     def cycle_totals(self, cycle_time: datetime) -> tuple[int, int]:
         """(decisions, trades) stored for the cycle, whichever run wrote them."""
+        ...
+
+    def latest_cycle_time(self) -> datetime | None:
+        """The latest cycle any agent has a decision for (None before the first)."""
         ...
 
 
@@ -165,6 +174,10 @@ class CycleRepository(Protocol):
         wrote them), in the same statement where the dialect allows."""
         ...
 
+    def add_many(self, records: Sequence[CycleRecord]) -> None:
+        """Record new cycles (a backtest's chunk); a cycle already recorded is an error, not a replacement."""
+        ...
+
     def latest_time(self) -> datetime | None: ...
 
 
@@ -206,6 +219,13 @@ class AgentModelClient(Protocol):
     `AgentDecision.hold(reason)`. The cycle still guards against exceptions and deadlines."""
 
     async def decide(self, context: AgentContext) -> AgentDecision: ...
+
+
+class InstantAgentModelClient(AgentModelClient, Protocol):
+    """A client that decides synchronously, in microseconds of pure computation (no I/O): the cycle calls
+    `decide_now` directly instead of running `decide` as a task under a deadline."""
+
+    def decide_now(self, context: AgentContext) -> AgentDecision: ...
 
 
 class AgentClientFactory(Protocol):

@@ -58,6 +58,7 @@ from shared.domain.model import (
     Portfolio,
     Position,
     Rejection,
+    Trade,
 )
 from shared.services.ports import CycleRecord, DecisionRecord, DuplicateDecisionError, VersionedPortfolio
 
@@ -148,6 +149,9 @@ _DECIDED_AGENT_IDS = select(DECISIONS.c.agent_id).where(DECISIONS.c.cycle_time =
 _CYCLE_TOTALS = select(func.count(), func.coalesce(func.sum(DECISIONS.c.trade_count), 0)).where(
     DECISIONS.c.cycle_time == bindparam("cycle_time")
 )
+_DECISIONS_LATEST_CYCLE = select(func.max(DECISIONS.c.cycle_time))  # one seek on ix_decisions_cycle_time
+# Many decisions in one executemany, their new ids back in the order of the rows sent (insertmanyvalues).
+_INSERT_DECISIONS_RETURNING_IDS = insert(DECISIONS).returning(DECISIONS.c.id, sort_by_parameter_order=True)
 _DECISION_EXISTS = select(
     exists().where(DECISIONS.c.agent_id == bindparam("agent_id"), DECISIONS.c.cycle_time == bindparam("cycle_time"))
 )
@@ -447,37 +451,79 @@ class SqlAlchemyDecisionRepository:
         self._add_llm_usage(record)
         if record.trades:
             self._connection.execute(
-                _insert(TRADES),
-                [
-                    {
-                        "decision_id": decision_id,
-                        "agent_id": record.agent_id,
-                        "cycle_time": cycle_time,
-                        "symbol": trade.symbol,
-                        "side": str(trade.side),
-                        "quantity": trade.quantity,
-                        "price": trade.price,
-                        "notional": trade.notional,
-                        "fee": trade.fee,
-                    }
-                    for trade in record.trades
-                ],
+                _insert(TRADES), [_trade_values(decision_id, record, trade) for trade in record.trades]
             )
+
+    def add_many(self, records: Sequence[DecisionRecord]) -> None:
+        if not records:
+            return
+        rows = [_decision_values(record, require_aware(record.cycle_time)) for record in records]
+        # Only decisions with trades need their new id (the trades point at it); most decisions are holds,
+        # and a plain executemany without RETURNING is the cheapest insert there is.
+        traded = [index for index, record in enumerate(records) if record.trades]
+        untraded = [rows[index] for index, record in enumerate(records) if not record.trades]
+        try:
+            if untraded:
+                self._connection.execute(_insert(DECISIONS), untraded)
+            ids = (
+                list(self._connection.execute(_INSERT_DECISIONS_RETURNING_IDS, [rows[i] for i in traded]).scalars())
+                if traded
+                else []
+            )
+        except IntegrityError as exc:
+            raise DuplicateDecisionError(
+                f"some of these {len(records)} decisions (cycles {records[0].cycle_time} to "
+                f"{records[-1].cycle_time}) already exist"
+            ) from exc
+        trades = [
+            _trade_values(decision_id, records[index], trade)
+            for decision_id, index in zip(ids, traded, strict=True)
+            for trade in records[index].trades
+        ]
+        if trades:
+            self._connection.execute(_insert(TRADES), trades)
+        usage = [parameters for record in records if (parameters := _llm_usage_parameters(record)) is not None]
+        if usage:
+            self._connection.execute(_ADD_LLM_USAGE, usage)
+
+    def latest_cycle_time(self) -> datetime | None:
+        latest: datetime | None = self._connection.execute(_DECISIONS_LATEST_CYCLE).scalar_one_or_none()
+        return latest
 
     def _add_llm_usage(self, record: DecisionRecord) -> None:
         """Add the decision's tokens and cost to its agent's running totals. Only decisions that report usage
         (LLM calls) pay this statement; the cycle has written the agent's portfolio row by then."""
-        decision = record.decision
-        prompt, completion, cost = decision.prompt_tokens, decision.completion_tokens, decision.cost_usd
-        if prompt is None and completion is None and cost is None:
-            return
-        parameters = {
-            "key_agent_id": record.agent_id,
-            "add_prompt_tokens": prompt or 0,
-            "add_completion_tokens": completion or 0,
-            "add_llm_cost_usd": cost if cost is not None else Decimal(0),
-        }
-        self._connection.execute(_ADD_LLM_USAGE, parameters)
+        parameters = _llm_usage_parameters(record)
+        if parameters is not None:
+            self._connection.execute(_ADD_LLM_USAGE, parameters)
+
+
+def _llm_usage_parameters(record: DecisionRecord) -> dict[str, Any] | None:
+    """`_ADD_LLM_USAGE`'s parameters for a decision that reports usage; None for one that does not."""
+    decision = record.decision
+    prompt, completion, cost = decision.prompt_tokens, decision.completion_tokens, decision.cost_usd
+    if prompt is None and completion is None and cost is None:
+        return None
+    return {
+        "key_agent_id": record.agent_id,
+        "add_prompt_tokens": prompt or 0,
+        "add_completion_tokens": completion or 0,
+        "add_llm_cost_usd": cost if cost is not None else Decimal(0),
+    }
+
+
+def _trade_values(decision_id: int, record: DecisionRecord, trade: Trade) -> dict[str, Any]:
+    return {
+        "decision_id": decision_id,
+        "agent_id": record.agent_id,
+        "cycle_time": require_aware(record.cycle_time),
+        "symbol": trade.symbol,
+        "side": str(trade.side),
+        "quantity": trade.quantity,
+        "price": trade.price,
+        "notional": trade.notional,
+        "fee": trade.fee,
+    }
 
 
 def _decision_values(record: DecisionRecord, cycle_time: datetime) -> dict[str, Any]:
@@ -643,6 +689,22 @@ class SqlAlchemyCycleRepository:
         updated = self._connection.execute(_RECORD_COUNTED_UPDATE, parameters)
         if cast(CursorResult[Any], updated).rowcount == 0:
             self._connection.execute(_RECORD_COUNTED_INSERT, parameters)
+
+    def add_many(self, records: Sequence[CycleRecord]) -> None:
+        rows = [
+            {
+                "cycle_time": require_aware(record.cycle_time),
+                "snapshot_sha256": record.snapshot_sha256,
+                "agents": record.agents,
+                "decisions": record.decisions,
+                "trades": record.trades,
+                "started_at": require_aware(record.started_at),
+                "finished_at": require_aware(record.finished_at),
+            }
+            for record in records
+        ]
+        if rows:
+            self._connection.execute(_insert(CYCLES), rows)
 
     def latest_time(self) -> datetime | None:
         latest: datetime | None = self._connection.execute(_CYCLES_LATEST).scalar_one_or_none()

@@ -392,3 +392,78 @@ def test_portable_branch_statements_compile_for_mssql() -> None:
     assert replace_sql.endswith("WHERE portfolios.agent_id = ? AND portfolios.version = ?")
     marking_sql = str(_MARKING_INPUTS.compile(dialect=dialect))
     assert "LEFT OUTER JOIN equity_snapshots ON equity_snapshots.agent_id = portfolios.agent_id" in marking_sql
+
+
+def test_decisions_add_many_links_each_trade_to_its_own_decision(uow_factory: SqlAlchemyUnitOfWorkFactory) -> None:
+    first, second = add_agent(uow_factory, "first"), add_agent(uow_factory, "second")
+    with uow_factory() as uow:
+        for agent_id in (first, second):
+            uow.portfolios.save(Portfolio(agent_id, Decimal(1000)))
+        uow.commit()
+    records = [
+        decision_record(first, T0, trades=2),
+        decision_record(second, T0, hold="timeout"),
+        decision_record(first, T0 + HOUR, hold="timeout"),
+        decision_record(second, T0 + HOUR, trades=1),
+    ]
+    with uow_factory() as uow:
+        uow.decisions.add_many(records)
+        uow.commit()
+
+    with uow_factory() as uow:
+        assert uow.decisions.latest_cycle_time() == T0 + HOUR
+        linked = uow.connection.execute(
+            select(TradeRow.agent_id, TradeRow.cycle_time, DecisionRow.agent_id, DecisionRow.cycle_time)
+            .join(DecisionRow, DecisionRow.id == TradeRow.decision_id)
+            .order_by(TradeRow.id)
+        ).all()
+        counts = dict(
+            uow.connection.execute(
+                select(DecisionRow.agent_id, func.sum(DecisionRow.trade_count)).group_by(DecisionRow.agent_id)
+            ).all()
+        )
+    assert [(row[0], row[1]) for row in linked] == [(first, T0), (first, T0), (second, T0 + HOUR)]
+    assert all(row[0] == row[2] and row[1] == row[3] for row in linked)  # each trade points at its decision
+    assert counts == {first: 2, second: 1}
+    assert count(uow_factory, DecisionRow) == 4
+    # The two decisions that report usage (900 + 80 tokens each) add to their agents' totals.
+    assert llm_usage(uow_factory, first) == (900, 80, Decimal("0.00012345"))
+    assert llm_usage(uow_factory, second) == (900, 80, Decimal("0.00012345"))
+
+
+@pytest.mark.parametrize("duplicate_has_trades", [True, False], ids=["with_trades", "hold"])
+def test_decisions_add_many_refuses_a_stored_decision(
+    uow_factory: SqlAlchemyUnitOfWorkFactory, duplicate_has_trades: bool
+) -> None:
+    agent_id = add_agent(uow_factory)
+    with uow_factory() as uow:
+        uow.portfolios.save(Portfolio(agent_id, Decimal(1000)))
+        uow.decisions.add(decision_record(agent_id, T0 + HOUR))
+        uow.commit()
+    duplicate = (
+        decision_record(agent_id, T0 + HOUR, trades=1)
+        if duplicate_has_trades
+        else decision_record(agent_id, T0 + HOUR, hold="timeout")
+    )
+    with uow_factory() as uow, pytest.raises(DuplicateDecisionError, match="already exist"):
+        uow.decisions.add_many([decision_record(agent_id, T0, hold="timeout"), duplicate])
+    assert count(uow_factory, DecisionRow) == 1  # the unit of work was left without a commit: nothing new
+    assert count(uow_factory, TradeRow) == 1
+    with uow_factory() as uow:
+        assert uow.decisions.latest_cycle_time() == T0 + HOUR
+
+
+def test_cycles_add_many_records_new_cycles_and_refuses_recorded_ones(
+    uow_factory: SqlAlchemyUnitOfWorkFactory,
+) -> None:
+    records = [CycleRecord(T0 + i * HOUR, "ab" * 32, 5, 5, i, T0, T0 + timedelta(seconds=1)) for i in range(3)]
+    with uow_factory() as uow:
+        assert uow.cycles.latest_time() is None
+        assert uow.decisions.latest_cycle_time() is None
+        uow.cycles.add_many(records)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.cycles.latest_time() == T0 + 2 * HOUR
+        with pytest.raises(IntegrityError):
+            uow.cycles.add_many([records[1]])
+    assert count(uow_factory, CycleRow) == 3
