@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from shared.config import Settings
 
 if TYPE_CHECKING:
+    from shared.services.backtest import BacktestProgress, BacktestReport
     from shared.services.cycle import CycleReport
     from shared.services.equity import EquityReport
     from shared.services.ingest import IngestReport
@@ -105,6 +106,40 @@ class Container:
             # Functions runs every timer on a new event loop: connections pooled on this one would be dead by
             # the next job, so close them while their loop still runs (clients and breakers are kept).
             close = getattr(self.agent_clients, "aclose", None)
+            if close is not None:
+                await close()
+
+    async def run_backtest(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        chunk_cycles: int | None = None,
+        on_chunk: Callable[[BacktestProgress], None] | None = None,
+    ) -> BacktestReport:
+        """Run the race's cycles from `start` to `end` at full speed (shared.services.backtest)."""
+        from shared.services.backtest import DEFAULT_CHUNK_CYCLES, run_backtest
+
+        race = self.settings.race
+        try:
+            return await run_backtest(
+                uow_factory=self.uow_factory,
+                provider=self.market_data,
+                clients=self.agent_clients,
+                start=start,
+                end=end,
+                cycle=timedelta(minutes=race.cycle_minutes),
+                rules=race.rules(),
+                interval=self.settings.market_data.interval,
+                snapshot_candles=race.snapshot_candles,
+                backfill=timedelta(hours=self.settings.market_data.backfill_hours),
+                agent_timeout_s=race.agent_timeout_seconds,
+                max_concurrency=race.max_concurrent_agents,
+                chunk_cycles=chunk_cycles or DEFAULT_CHUNK_CYCLES,
+                on_chunk=on_chunk,
+            )
+        finally:
+            close = getattr(self.agent_clients, "aclose", None)  # as in run_agents_job_async
             if close is not None:
                 await close()
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from shared.domain.model import EquitySnapshot
+from shared.domain.model import EquitySnapshot, Portfolio
 from shared.services.ports import UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
@@ -42,19 +44,28 @@ def snapshot_equity(*, uow_factory: UnitOfWorkFactory, at: datetime, interval: s
         latest = uow.candles.window(sorted(symbols), interval, at=at, count=1)
         prices = {symbol: rows[-1].close for symbol, rows in latest.items() if rows}
 
-        snapshots: list[EquitySnapshot] = []
-        for portfolio, previous in sorted(marking, key=lambda entry: entry[0].agent_id):
-            if previous is not None and previous.at >= at:
-                continue  # never rewrite history: running peak/drawdown depend on the order of snapshots
-            equity = portfolio.equity(prices)
-            snapshots.append(
-                previous.next(at=at, equity=equity, cash=portfolio.cash)
-                if previous is not None
-                else EquitySnapshot.first(portfolio.agent_id, at=at, equity=equity, cash=portfolio.cash)
-            )
+        snapshots = mark_to_market(marking, prices, at)
         written = uow.equity.add_many(snapshots) if snapshots else 0
         uow.commit()
     skipped = len(marking) - written
     report = EquityReport(at, written, skipped, tuple(sorted(prices)))
     logger.info("equity snapshot at %s: written=%d skipped=%d", at.isoformat(), written, skipped)
     return report
+
+
+def mark_to_market(
+    marking: Iterable[tuple[Portfolio, EquitySnapshot | None]], prices: Mapping[str, Decimal], at: datetime
+) -> list[EquitySnapshot]:
+    """Each portfolio's next snapshot at `at` (by agent id), given its latest one; none for a portfolio already
+    marked at or after `at`: never rewrite history, running peak and drawdown depend on the order of snapshots."""
+    snapshots: list[EquitySnapshot] = []
+    for portfolio, previous in sorted(marking, key=lambda entry: entry[0].agent_id):
+        if previous is not None and previous.at >= at:
+            continue
+        equity = portfolio.equity(prices)
+        snapshots.append(
+            previous.next(at=at, equity=equity, cash=portfolio.cash)
+            if previous is not None
+            else EquitySnapshot.first(portfolio.agent_id, at=at, equity=equity, cash=portfolio.cash)
+        )
+    return snapshots
