@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -99,19 +99,35 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture(params=DIALECTS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def new_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Makes fresh databases migrated to the latest schema, all of one dialect (a test comparing two races
+    needs two)."""
+    made: list[str] = []
+
+    def make() -> str:
+        if request.param == "sqlite":
+            path = tmp_path / ("race.db" if not made else f"race-{len(made)}.db")
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+            made.append(str(path))
+            return f"sqlite:///{path}"
+        databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+        template: str = request.getfixturevalue("postgres_template")
+        name = f"race_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+        url = databases.create(name, template=template)
+        made.append(name)
+        return url.render_as_string(hide_password=False)
+
+    yield make
+    if request.param != "sqlite":
+        databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+        for name in made:
+            databases.drop(name)
+
+
+@pytest.fixture
+def db_url(new_db_url: Callable[[], str]) -> str:
     """A fresh database migrated to the latest schema."""
-    if request.param == "sqlite":
-        path = tmp_path / "race.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
-    template: str = request.getfixturevalue("postgres_template")
-    name = f"race_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
-    url = databases.create(name, template=template)
-    yield url.render_as_string(hide_password=False)
-    databases.drop(name)
+    return new_db_url()
 
 
 @pytest.fixture
