@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 LLM_STAMP := $(VENV)/.installed-llm
 
-.PHONY: run test venv lint typecheck pytest migrate seed sql-script bench clean iac-check package
+.PHONY: run backtest test venv lint typecheck pytest migrate seed sql-script bench clean iac-check package
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (azure-functions 1.x)")'
@@ -40,6 +40,12 @@ RUN_DEPS += $(LLM_STAMP)
 endif
 run: $(RUN_DEPS)
 	$(RUN_ENV) $(PY) -m shared.local_race $(ARGS)
+
+## Fast-forward the race to UNTIL (default: the end of the bundled 2024 data) at full speed, then exit;
+## `make run` then resumes the live replay from there. The same rows as the timer jobs, a transaction per week.
+UNTIL ?= 2025-01-01
+backtest: $(RUN_STAMP)
+	$(PY) -m shared.local_race --fast-forward $(UNTIL) --no-http --cycles 0 $(ARGS)
 
 ## Everything CI runs: lint, type check, then the whole test suite with PostgreSQL and Redis started on loopback
 test: $(STAMP)

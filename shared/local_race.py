@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +31,7 @@ from shared.config import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
     from shared.domain.model import Agent
+    from shared.services.backtest import BacktestProgress, BacktestReport
     from shared.services.cycle import CycleReport
 
 log = logging.getLogger("trading_race.local")
@@ -157,21 +158,69 @@ def _replay_exhausted(container: Container, sim_time: datetime) -> bool:
 def progress_line(container: Container, sim_time: datetime, cycle: CycleReport) -> str:
     """One line per cycle: time, decisions (and the HOLD fallbacks among them), trades and the current leader."""
     from shared.services.cycle import VOLUNTARY_HOLD
-    from shared.services.leaderboard import leaderboard
 
-    rows = leaderboard(container.queries, starting_cash=container.settings.race.starting_cash)
-    leader = "-"
-    if rows:
-        top = rows[0].summary
-        equity = top.equity if top.equity is not None else top.cash
-        pct = top.return_pct if top.return_pct is not None else Decimal(0)
-        leader = f"{top.agent.name} ${equity:,.2f} ({pct:+.2f}%)"
     fallbacks = sum(n for reason, n in cycle.holds.items() if reason != VOLUNTARY_HOLD)
     note = f" | {cycle.note}" if cycle.note else ""
     return (
         f"{sim_time:%Y-%m-%d %H:%M} UTC | decisions {cycle.decided} (fallback holds {fallbacks}) | "
-        f"trades {cycle.trades} | rejected {cycle.rejections} | leader: {leader}{note}"
+        f"trades {cycle.trades} | rejected {cycle.rejections} | leader: {_leader(container)}{note}"
     )
+
+
+def fast_forward_line(container: Container, progress: BacktestProgress) -> str:
+    """One line per fast-forwarded chunk: its cycles, what they did, and the leader after it."""
+    return (
+        f"{progress.last:%Y-%m-%d %H:%M} UTC | fast-forward: {progress.cycles} cycles, "
+        f"{progress.decisions} decisions, {progress.trades} trades | leader: {_leader(container)}"
+    )
+
+
+def _leader(container: Container) -> str:
+    from shared.services.leaderboard import leaderboard
+
+    rows = leaderboard(container.queries, starting_cash=container.settings.race.starting_cash)
+    if not rows:
+        return "-"
+    top = rows[0].summary
+    equity = top.equity if top.equity is not None else top.cash
+    pct = top.return_pct if top.return_pct is not None else Decimal(0)
+    return f"{top.agent.name} ${equity:,.2f} ({pct:+.2f}%)"
+
+
+def fast_forward(container: Container, until: datetime) -> BacktestReport:
+    """Run the race from where it stands up to `until` (exclusive) at full speed, a line per chunk (the
+    backtest engine: the same rows the timer jobs would write, one transaction per chunk of cycles)."""
+    from shared.services.backtest import BacktestError
+
+    start = resume_time(container)
+    if until <= start:
+        raise BacktestError(
+            f"nothing to fast-forward: the race already stands at {start.isoformat()}, not before {until.isoformat()}"
+        )
+    print(f"Fast-forwarding the race from {start:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC ...", flush=True)
+    report = asyncio.run(
+        container.run_backtest(
+            start, until, on_chunk=lambda chunk: print(fast_forward_line(container, chunk), flush=True)
+        )
+    )
+    print(
+        f"Fast-forwarded {report.cycles} cycles in {report.duration_s:.1f}s ({report.decisions} decisions, "
+        f"{report.trades} trades, {report.rejections} rejected); the race now stands at "
+        f"{resume_time(container):%Y-%m-%d %H:%M} UTC",
+        flush=True,
+    )
+    return report
+
+
+def parse_until(text: str) -> datetime:
+    """A UTC time for --fast-forward: 2024-07-01, 2024-07-01T12:00, or with an offset (2024-07-01T12:00+02:00)."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a date or time: {text!r} (use 2024-07-01 or 2024-07-01T12:00, UTC unless an offset is given)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 async def serve(container: Container, options: LocalRaceOptions) -> None:
@@ -330,7 +379,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--setup-only", action="store_true", help="migrate and seed the database, then exit")
     parser.add_argument("--verbose", action="store_true", help="log every job's report, not just one line a cycle")
     parser.add_argument("--no-ml", action="store_true", help="do not start ml_service (the ML agent sits out)")
+    parser.add_argument(
+        "--fast-forward",
+        metavar="UNTIL",
+        type=parse_until,
+        help="first run every cycle up to UNTIL (e.g. 2024-07-01, UTC) at full speed, then go on as usual",
+    )
     args = parser.parse_args(argv)
+    if args.cycles is not None and args.cycles < 0:
+        parser.error("--cycles must be 0 or more")
 
     settings = Settings()
     # The progress line is the local race's output; the jobs' structured logs are for Azure (or --verbose).
@@ -368,6 +425,14 @@ def main(argv: list[str] | None = None) -> None:
             print(f"Database ready: {settings.database_url.split('@')[-1]}", flush=True)
             return
         with contextlib.suppress(KeyboardInterrupt):
+            if args.fast_forward is not None:
+                from shared.services.backtest import BacktestConflictError, BacktestError
+
+                try:
+                    fast_forward(container, args.fast_forward)
+                except (BacktestError, BacktestConflictError) as exc:
+                    print(f"error: {exc}", file=sys.stderr, flush=True)
+                    raise SystemExit(2 if isinstance(exc, BacktestError) else 1) from None
             asyncio.run(serve(container, options))
     print("Race stopped. Run `make run` again to resume from the database.", flush=True)
 

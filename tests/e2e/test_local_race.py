@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from shared.api.app import create_app
-from shared.bootstrap import Container, set_container
+from shared.bootstrap import Container, bootstrap, set_container
 from shared.config import ConnectionStrings, MarketDataSettings, Settings
-from shared.local_race import LocalRaceOptions, prepare, resume_time, run_simulated_cycles
+from shared.local_race import LocalRaceOptions, main, prepare, resume_time, run_simulated_cycles
 
 START = datetime(2024, 3, 10, tzinfo=UTC)
 CYCLES = 24
@@ -109,3 +109,51 @@ def test_running_a_cycle_again_changes_nothing_and_the_race_resumes(race: Contai
     _run(race, 2)
     bh_id = before[0]["agent_id"]
     assert get(race, f"/api/agents/{bh_id}/decisions").json()["total"] == 5
+
+
+def _race_env(monkeypatch: pytest.MonkeyPatch, db: Path) -> None:
+    monkeypatch.setenv("ConnectionStrings__TradingDb", f"sqlite:///{db}")
+    monkeypatch.setenv("MarketData__ReplayStart", START.isoformat())
+
+
+def test_fast_forward_runs_the_race_up_to_a_time_then_the_live_replay_continues(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "race.db"
+    _race_env(monkeypatch, db)
+    main(["--fast-forward", "2024-03-12T06:00", "--no-http", "--no-ml", "--cycles", "0"])
+    out = capsys.readouterr().out
+    assert "Fast-forwarding the race from 2024-03-10 00:00 to 2024-03-12 06:00 UTC" in out
+    assert "2024-03-16 23:00" not in out
+    assert "2024-03-12 05:00 UTC | fast-forward: 54 cycles, 270 decisions," in out  # 54 = 2 days + 6 hours
+    assert "Fast-forwarded 54 cycles" in out
+
+    main(["--no-http", "--no-ml", "--cycles", "2"])  # the live replay resumes where the fast-forward stopped
+    assert "2024-03-12 06:00 UTC | decisions 5" in capsys.readouterr().out
+    container = bootstrap(_settings(db))
+    assert resume_time(container) == datetime(2024, 3, 12, 8, tzinfo=UTC)
+    board = get(container, "/api/leaderboard").json()["items"]
+    assert sum(row["trades"] for row in board) > 0
+    equity = get(container, f"/api/agents/{board[0]['agent_id']}/equity").json()
+    assert len(equity["points"]) == 56  # one mark a cycle, fast-forwarded or live
+    set_container(None)
+
+
+@pytest.mark.parametrize(
+    ("until", "message"),
+    [
+        ("next tuesday", "argument --fast-forward: not a date or time: 'next tuesday'"),
+        ("2024-03-09", "nothing to fast-forward: the race already stands at 2024-03-10T00:00:00+00:00"),
+    ],
+)
+def test_fast_forward_refuses_a_bad_or_past_time_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], until: str, message: str
+) -> None:
+    db = tmp_path / "race.db"
+    _race_env(monkeypatch, db)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--fast-forward", until, "--no-http", "--no-ml", "--cycles", "0"])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    if db.exists():
+        assert resume_time(bootstrap(_settings(db))) == START  # no cycle was recorded
