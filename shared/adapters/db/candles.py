@@ -54,19 +54,27 @@ CHUNK_ROWS = 1000  # rows per statement: well under SQLite's 32k and PostgreSQL'
 UpsertStrategy = Callable[[Connection, list[dict[str, Any]]], int]
 
 
-def candle_to_row(candle: Candle) -> dict[str, Any]:
-    """The row exactly as stored: times checked UTC-aware, values rounded to their column's scale, so the
-    read-compare branch and the database agree on what "unchanged" means."""
+def candle_to_row(candle: Candle, *, normalize: bool = True) -> dict[str, Any]:
+    """The row to store, times checked UTC-aware. With `normalize`, values rounded to their column's scale,
+    exactly as stored, so the read-compare branch and the database agree on what "unchanged" means; ON
+    CONFLICT compares in the database, after the same rounding on the way in, and needs no second copy of it."""
     row: dict[str, Any] = {
         "symbol": candle.symbol,
         "interval": candle.interval,
         "open_time": require_aware(candle.open_time),
+        "open": candle.open,
+        "high": candle.high,
+        "low": candle.low,
+        "close": candle.close,
+        "volume": candle.volume,
     }
-    for name in VALUE_COLUMNS:
-        column_type = CANDLES.c[name].type
-        assert isinstance(column_type, ScaledDecimal)
-        row[name] = column_type.normalize(getattr(candle, name))
+    if normalize:
+        for name, column_type in _VALUE_TYPES:
+            row[name] = column_type.normalize(row[name])
     return row
+
+
+_VALUE_TYPES = [(name, cast(ScaledDecimal, CANDLES.c[name].type)) for name in VALUE_COLUMNS]
 
 
 def row_to_candle(row: Any) -> Candle:
@@ -212,7 +220,8 @@ class SqlAlchemyCandleRepository:
         self._wrote = False
 
     def upsert(self, candles: Sequence[Candle]) -> int:
-        rows = _last_per_key(candle_to_row(candle) for candle in candles)
+        normalize = self._upsert is not upsert_on_conflict
+        rows = _last_per_key(candle_to_row(candle, normalize=normalize) for candle in candles)
         if not rows:
             return 0
         self._wrote = True
