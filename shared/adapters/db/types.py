@@ -8,12 +8,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime
-from sqlalchemy.dialects import mssql
+from sqlalchemy.dialects import mssql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -91,6 +92,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "mssql":
             return dialect.type_descriptor(mssql.DATETIME2())  # type: ignore[no-untyped-call]
+        if dialect.name == "sqlite":
+            return SQLiteDateTime()  # type: ignore[no-untyped-call]
         return dialect.type_descriptor(DateTime(timezone=False))
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
@@ -104,6 +107,18 @@ class UTCDateTime(TypeDecorator[datetime]):
     @property
     def python_type(self) -> type[datetime]:
         return datetime
+
+
+class SQLiteDateTime(sqlite.DATETIME):
+    """SQLite's DATETIME in SQLAlchemy's default storage format (`2024-01-01 00:00:00.000000`), written by
+    datetime's own C `isoformat` instead of a dict and a %-format per value: the same text, a fraction of the
+    cost, which a backtest pays for every time it stores (decisions, trades, marks, candles, cycles)."""
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], str | None]:
+        def process(value: datetime | None) -> str | None:
+            return None if value is None else value.isoformat(" ", "microseconds")
+
+        return process
 
 
 def to_naive_utc(value: datetime) -> datetime:

@@ -87,6 +87,18 @@ def test_times_come_back_utc_aware(uow_factory: SqlAlchemyUnitOfWorkFactory) -> 
     assert stored.tzinfo == UTC
 
 
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59, 999999)))
+def test_sqlite_times_are_stored_in_sqlalchemys_own_text_format(moment: datetime) -> None:
+    """The fast writer must write exactly what SQLAlchemy's SQLite DATETIME writes: rows stored before it, and
+    every comparison of times as text in SQL, depend on it."""
+    ours = UTCDateTime().load_dialect_impl(SQLITE).bind_processor(SQLITE)
+    reference = sqlite.DATETIME().bind_processor(SQLITE)
+    assert ours is not None
+    assert reference is not None
+    assert ours(moment) == reference(moment)
+    assert ours(None) is None
+
+
 def test_column_types_per_dialect() -> None:
     assert str(UTCDateTime().compile(dialect=mssql.dialect())) == "DATETIME2"
     assert str(UTCDateTime().compile(dialect=postgresql.dialect())) == "TIMESTAMP WITHOUT TIME ZONE"
