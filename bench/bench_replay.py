@@ -1,18 +1,22 @@
 """Full 2024 replay, persisted as in production, side by side with backtrader on the same strategies and data.
 
-Our side: a fresh SQLite database (the local default), migrated and seeded; then for every hourly cycle of 2024
-the three timer jobs run through the same services the Functions timers call (ingest -> agents -> equity), with
-every decision, trade, portfolio and equity snapshot written. backtrader's side: the same five baselines over
-the same candles, in its own broker with the same fee. Prints cycles per second and the ratio.
+Ours is the backtest engine (`make backtest`): a fresh SQLite database (the local default), migrated and
+seeded, then every hourly cycle of 2024 run with the services the timers use (ingest -> snapshot -> agents ->
+rules -> equity), every candle, decision, trade, portfolio, equity mark and cycle record written, a week of
+cycles per transaction. backtrader's side: the same five baselines over the same candles, in its own broker with
+the same fee and slippage. Runs alternate (ours, theirs, ours, ...) so machine noise hits both; prints each run,
+the medians, cycles per second and the ratio.
 
-It also prints the database floor: the exact statements and transactions our run sends, captured over a
-sample of cycles and sent again through the bare sqlite3 driver (no SQLAlchemy, no conversions, no services)
-on a copy of the database. That is what persisting a cycle costs SQLite itself, before any Python runs.
+`--timer-path` also replays the year through the three timer jobs themselves (what `make run` and Azure do:
+eight transactions a cycle, one per agent), and prints their database floor: the exact statements and
+transactions that run sends, captured over a sample of cycles and sent again through the bare sqlite3 driver
+on a copy of the database.
 
-Usage: bench/bench_replay.py [--cycles N] [--skip-backtrader] [--floor-sample N] [--profile FILE]
+Usage: bench/bench_replay.py [--cycles N] [--repeat N] [--skip-backtrader] [--timer-path] [--floor-sample N]
+                             [--profile FILE]
 
---profile runs our side under cProfile with the worker-thread hops made inline (the cycle's database work runs
-in `asyncio.to_thread`, which a profiler on the main thread would not see) and writes the stats to FILE.
+--profile runs the timer path under cProfile with the worker-thread hops made inline (the cycle's database work
+runs in `asyncio.to_thread`, which a profiler on the main thread would not see) and writes the stats to FILE.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import asyncio
 import logging
 import shutil
 import sqlite3
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
@@ -131,35 +136,76 @@ def database_floor(sample: int, warm_up: int = 50) -> float:
     return elapsed / sample
 
 
+def run_backtest(cycles: int) -> tuple[float, int, int]:
+    """Seconds for `cycles` backtested cycles on a fresh database, plus decisions and trades written."""
+    settings = _settings(Path(tempfile.mkdtemp(prefix="bench-backtest-")) / "race.db")
+    container = prepare(settings)
+    started = time.perf_counter()
+    report = asyncio.run(container.run_backtest(REPLAY_START, REPLAY_START + timedelta(hours=cycles)))
+    elapsed = time.perf_counter() - started
+    summaries = container.queries.agent_summaries(starting_cash=settings.race.starting_cash)
+    decisions = sum(container.queries.decisions(s.agent.id, limit=1, offset=0).total for s in summaries)
+    trades = sum(s.trades for s in summaries)
+    assert (decisions, trades) == (report.decisions, report.trades), "the report must match what is stored"
+    container.uow_factory.engine.dispose()  # type: ignore[attr-defined]
+    return elapsed, decisions, trades
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cycles", type=int, default=FULL_YEAR)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each side (alternating); medians printed")
     parser.add_argument("--skip-backtrader", action="store_true")
+    parser.add_argument("--timer-path", action="store_true", help="also replay through the timer jobs (slow)")
     parser.add_argument("--floor-sample", type=int, default=1_000, help="cycles captured for the database floor")
-    parser.add_argument("--profile", metavar="FILE", help="cProfile our side (thread hops inline) into FILE")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the timer path (thread hops inline) into FILE")
     args = parser.parse_args()
+    if args.cycles < 1 or args.repeat < 1:
+        parser.error("--cycles and --repeat must be at least 1")
     logging.disable(logging.INFO)
 
-    ours, decisions, trades = run_ours(args.cycles, args.profile)
+    ours: list[float] = []
+    theirs: list[float] = []
+    for run in range(1, args.repeat + 1):
+        elapsed, decisions, trades = run_backtest(args.cycles)
+        ours.append(elapsed)
+        print(
+            f"run {run} ours       : {args.cycles} cycles in {elapsed:6.2f} s = {args.cycles / elapsed:7.1f} cycles/s "
+            f"({decisions} decisions, {trades} trades persisted)",
+            flush=True,
+        )
+        if not args.skip_backtrader:
+            from bench.backtrader_baselines import run_backtrader
+
+            theirs.append(run_backtrader(args.cycles))
+            print(
+                f"run {run} backtrader : {args.cycles} bars in {theirs[-1]:6.2f} s = "
+                f"{args.cycles / theirs[-1]:7.1f} bars/s (5 strategies x 5 feeds)",
+                flush=True,
+            )
+    ours_median = statistics.median(ours)
     print(
-        f"ours       : {args.cycles} cycles in {ours:6.2f} s = {args.cycles / ours:7.1f} cycles/s "
-        f"({decisions} decisions, {trades} trades persisted)"
+        f"backtest   : median {ours_median:6.2f} s = {args.cycles / ours_median:7.1f} cycles/s "
+        f"({ours_median / args.cycles * 1000:.2f} ms a cycle)"
+    )
+    if theirs:
+        theirs_median = statistics.median(theirs)
+        print(f"backtrader : median {theirs_median:6.2f} s = {args.cycles / theirs_median:7.1f} bars/s")
+        ratios = ", ".join(f"{t / o:.2f}x" for o, t in zip(ours, theirs, strict=True))
+        print(f"ratio      : ours is {theirs_median / ours_median:.2f}x backtrader's speed (runs: {ratios})")
+
+    if not args.timer_path:
+        return
+    timer, decisions, trades = run_ours(args.cycles, args.profile)
+    print(
+        f"timer path : {args.cycles} cycles in {timer:6.2f} s = {args.cycles / timer:7.1f} cycles/s "
+        f"({decisions} decisions, {trades} trades persisted; {timer / args.cycles * 1000:.2f} ms a cycle)"
     )
     floor = database_floor(args.floor_sample)
     print(
         f"db floor   : {floor * 1000:.2f} ms per cycle = {floor * args.cycles:6.2f} s for {args.cycles} cycles "
-        f"(SQLite alone, same statements; ours spends {ours / args.cycles * 1000:.2f} ms per cycle)"
+        "(the timer path's statements on the bare sqlite3 driver)"
     )
-    if args.skip_backtrader:
-        return
-    from bench.backtrader_baselines import run_backtrader
-
-    theirs = run_backtrader(args.cycles)
-    print(
-        f"backtrader : {args.cycles} bars in {theirs:6.2f} s = {args.cycles / theirs:7.1f} bars/s "
-        "(5 strategies x 5 feeds)"
-    )
-    print(f"ratio      : ours is {theirs / ours:.2f}x backtrader's speed")
 
 
 if __name__ == "__main__":
