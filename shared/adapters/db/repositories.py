@@ -662,15 +662,9 @@ class SqlAlchemyCycleRepository:
         self._on_conflict = self._dialect_name in ON_CONFLICT_DIALECTS if on_conflict is None else on_conflict
 
     def add(self, record: CycleRecord) -> None:
-        values = {
-            "snapshot_sha256": record.snapshot_sha256,
-            "agents": record.agents,
-            "decisions": record.decisions,
-            "trades": record.trades,
-            "started_at": require_aware(record.started_at),
-            "finished_at": require_aware(record.finished_at),
-        }
-        _update_or_insert(self._connection, CYCLES, {"cycle_time": require_aware(record.cycle_time)}, values)
+        values = _cycle_values(record)
+        key = {"cycle_time": values.pop("cycle_time")}
+        _update_or_insert(self._connection, CYCLES, key, values)
 
     def record_counted(
         self, *, cycle_time: datetime, snapshot_sha256: str, agents: int, started_at: datetime, finished_at: datetime
@@ -691,24 +685,24 @@ class SqlAlchemyCycleRepository:
             self._connection.execute(_RECORD_COUNTED_INSERT, parameters)
 
     def add_many(self, records: Sequence[CycleRecord]) -> None:
-        rows = [
-            {
-                "cycle_time": require_aware(record.cycle_time),
-                "snapshot_sha256": record.snapshot_sha256,
-                "agents": record.agents,
-                "decisions": record.decisions,
-                "trades": record.trades,
-                "started_at": require_aware(record.started_at),
-                "finished_at": require_aware(record.finished_at),
-            }
-            for record in records
-        ]
-        if rows:
-            self._connection.execute(_insert(CYCLES), rows)
+        if records:
+            self._connection.execute(_insert(CYCLES), [_cycle_values(record) for record in records])
 
     def latest_time(self) -> datetime | None:
         latest: datetime | None = self._connection.execute(_CYCLES_LATEST).scalar_one_or_none()
         return latest
+
+
+def _cycle_values(record: CycleRecord) -> dict[str, Any]:
+    return {
+        "cycle_time": require_aware(record.cycle_time),
+        "snapshot_sha256": record.snapshot_sha256,
+        "agents": record.agents,
+        "decisions": record.decisions,
+        "trades": record.trades,
+        "started_at": require_aware(record.started_at),
+        "finished_at": require_aware(record.finished_at),
+    }
 
 
 # The cycle's row with its totals counted from its decisions, by the database, in the statement that writes it.
