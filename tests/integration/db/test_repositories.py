@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shared.adapters.db.models import CycleRow, DecisionRow, PortfolioRow, TradeRow
 from shared.adapters.db.repositories import (
+    _INSERT_DECISIONS_RETURNING_IDS,
     _MARKING_INPUTS,
     _RECORD_COUNTED_INSERT,
     _RECORD_COUNTED_UPDATE,
@@ -390,6 +391,9 @@ def test_portable_branch_statements_compile_for_mssql() -> None:
     replace_sql = str(_REPLACE_PORTFOLIO.compile(dialect=dialect))
     assert "version=(portfolios.version + ?)" in replace_sql
     assert replace_sql.endswith("WHERE portfolios.agent_id = ? AND portfolios.version = ?")
+    # A backtest's decisions with trades get their ids back from one bulk insert (OUTPUT on Azure SQL).
+    bulk_sql = str(_INSERT_DECISIONS_RETURNING_IDS.compile(dialect=dialect, column_keys=["agent_id", "cycle_time"]))
+    assert bulk_sql == "INSERT INTO decisions (agent_id, cycle_time) OUTPUT inserted.id VALUES (?, ?)"
     marking_sql = str(_MARKING_INPUTS.compile(dialect=dialect))
     assert "LEFT OUTER JOIN equity_snapshots ON equity_snapshots.agent_id = portfolios.agent_id" in marking_sql
 
