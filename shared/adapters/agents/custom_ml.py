@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import httpx
 from pydantic import ValidationError
 
+from shared.adapters.http import tls_context
 from shared.adapters.resilience import (
     CircuitBreaker,
     CircuitOpenError,
@@ -60,7 +61,7 @@ class _Call:
 class CustomMlClient:
     """An `AgentModelClient` backed by ml_service. One instance per agent (the registry caches it), so the
     breaker's state outlives a cycle. The HTTP client is opened per decision: a timer run may use a new event
-    loop each time, and one decision an hour per agent does not need a warm pool."""
+    loop each time, and one decision an hour per agent does not need a warm pool (the TLS context is shared)."""
 
     def __init__(
         self,
@@ -183,7 +184,7 @@ class CustomMlClient:
     async def _post_with_retries(self, call: _Call) -> httpx.Response:
         timeout = httpx.Timeout(self.settings.timeout_seconds)
         async with httpx.AsyncClient(
-            base_url=str(self.settings.base_url), timeout=timeout, transport=self._transport
+            base_url=str(self.settings.base_url), timeout=timeout, transport=self._transport, verify=tls_context()
         ) as client:
             async for attempt in retrying(self.retry_policy):
                 with attempt:

@@ -23,12 +23,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 
+from shared.adapters.http import tls_context
 from shared.adapters.market_data.coingecko_mapping import (
     CoinGeckoResponseError,
     OhlcRow,
@@ -53,8 +53,6 @@ from shared.adapters.resilience import (
 from shared.domain.model import Asset, Candle
 
 if TYPE_CHECKING:
-    import ssl
-
     from shared.config import CoinGeckoSettings
     from shared.services.ports import Clock
 
@@ -255,18 +253,8 @@ def _error_details(response: httpx.Response) -> tuple[int | None, str]:
     return (code if isinstance(code, int) and not isinstance(code, bool) else None), str(message)[:MAX_ERROR_TEXT]
 
 
-@cache
-def _ssl_context() -> ssl.SSLContext:
-    # Loading the CA bundle costs ~100 ms of CPU: once per process, not once per run.
-    import ssl
-
-    import certifi
-
-    return ssl.create_default_context(cafile=certifi.where())
-
-
 def default_http_client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(verify=_ssl_context(), headers={"user-agent": "ai-trading-race/1 (+market-data)"})
+    return httpx.AsyncClient(verify=tls_context(), headers={"user-agent": "ai-trading-race/1 (+market-data)"})
 
 
 class CoinGeckoMarketDataProvider:

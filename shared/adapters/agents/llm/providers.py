@@ -11,19 +11,17 @@ Builders raise `ValueError` naming the missing setting; the registry turns that 
 
 from __future__ import annotations
 
-import functools
-import ssl
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-import certifi
 import httpx
 
 from shared.adapters.agents.llm.agent import LlmAgentClient, LlmCallOptions
 from shared.adapters.agents.llm.client import ChatCompletionsClient, ChatEndpoint, LoopLocalHttpClient
+from shared.adapters.http import tls_context
 from shared.adapters.resilience import CircuitBreaker, MonotonicClock, RateLimiter, RetryPolicy
 from shared.domain.model import Agent, AgentProvider
 from shared.services.ports import AgentModelClient
@@ -84,16 +82,10 @@ class SharedProviderResources:
             await pool.aclose()
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # Loading the CA bundle costs ~130 ms of CPU; once per process, not once per client (nor per event loop).
-    return ssl.create_default_context(cafile=certifi.where())
-
-
 def _new_http_client() -> httpx.AsyncClient:
     # No env proxies or .netrc: the request goes where the settings say, with the headers we set, nothing more.
     return httpx.AsyncClient(
-        verify=_tls_context(),
+        verify=tls_context(),
         trust_env=False,
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
     )
