@@ -197,6 +197,21 @@ def fast_forward(container: Container, until: datetime) -> BacktestReport:
         raise BacktestError(
             f"nothing to fast-forward: the race already stands at {start.isoformat()}, not before {until.isoformat()}"
         )
+    last_close = _replay_data_end(container)
+    if last_close is not None:
+        data_end = container.cycle_time(last_close) + timedelta(minutes=container.settings.race.cycle_minutes)
+        if until > data_end:  # past it, every cycle would decide on the same stale prices
+            print(
+                f"The bundled candles end (the last closes at {last_close:%Y-%m-%d %H:%M} UTC): fast-forwarding "
+                f"up to the cycle that sees it, not to {until:%Y-%m-%d %H:%M}",
+                flush=True,
+            )
+            until = data_end
+            if until <= start:
+                raise BacktestError(
+                    f"nothing to fast-forward: the race already stands at {start.isoformat()}, past the end of "
+                    "the bundled candles"
+                )
     print(f"Fast-forwarding the race from {start:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC ...", flush=True)
     report = asyncio.run(
         container.run_backtest(
@@ -210,6 +225,22 @@ def fast_forward(container: Container, until: datetime) -> BacktestReport:
         flush=True,
     )
     return report
+
+
+def _replay_data_end(container: Container) -> datetime | None:
+    """With the bundled candles (replay mode): when the newest of them closes. None with a live provider."""
+    from shared.adapters.market_data.replay import ReplayMarketDataProvider
+    from shared.domain.model import interval_delta
+
+    provider = container.market_data
+    if not isinstance(provider, ReplayMarketDataProvider):
+        return None
+    with container.uow_factory() as uow:
+        symbols = [asset.symbol for asset in uow.assets.list(active_only=True)]
+    last_opens = [found[1] for symbol in symbols if (found := provider.coverage(symbol)) is not None]
+    if not last_opens:
+        return None
+    return max(last_opens) + interval_delta(container.settings.market_data.interval)
 
 
 def parse_until(text: str) -> datetime:

@@ -157,3 +157,24 @@ def test_fast_forward_refuses_a_bad_or_past_time_and_changes_nothing(
     assert message in capsys.readouterr().err
     if db.exists():
         assert resume_time(bootstrap(_settings(db))) == START  # no cycle was recorded
+
+
+def test_fast_forward_stops_where_the_bundled_candles_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Past the last bundled candle every cycle would decide on the same stale prices: the fast-forward stops at
+    the cycle that sees the last one, and says so."""
+    db = tmp_path / "race.db"
+    monkeypatch.setenv("ConnectionStrings__TradingDb", f"sqlite:///{db}")
+    monkeypatch.setenv("MarketData__ReplayStart", "2024-12-29T00:00:00+00:00")
+    main(["--fast-forward", "2030-01-01", "--no-http", "--no-ml", "--cycles", "0"])
+    out = capsys.readouterr().out
+    assert "The bundled candles end (the last closes at 2024-12-30 02:00 UTC)" in out
+    container = bootstrap(_settings(db))
+    assert resume_time(container) == datetime(2024, 12, 30, 3, tzinfo=UTC)
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--fast-forward", "2030-01-01", "--no-http", "--no-ml", "--cycles", "0"])
+    assert exit_info.value.code == 2
+    assert "past the end of the bundled candles" in capsys.readouterr().err
+    set_container(None)
