@@ -144,7 +144,7 @@ async def run_backtest(
     on_chunk: Callable[[BacktestProgress], None] | None = None,
 ) -> BacktestReport:
     """Run the cycles start, start + cycle, ... before `end`, chunk by chunk (see the module docstring)."""
-    times = _cycle_times(start, end, cycle)
+    start, count = _cycle_range(start, end, cycle)
     if chunk_cycles < 1:
         raise BacktestError("chunk_cycles must be at least 1")
     if max_concurrency < 1:
@@ -155,12 +155,12 @@ async def run_backtest(
     totals = Counter[str]()
     holds = Counter[str]()
     chunks = 0
-    for offset in range(0, len(times), chunk_cycles):
-        chunk_times = times[offset : offset + chunk_cycles]
+    for offset in range(0, count, chunk_cycles):
+        chunk_times = [start + index * cycle for index in range(offset, min(offset + chunk_cycles, count))]
         # Market data first, as the market-data timer fires before the agents: every candle closed by the
         # chunk's last cycle, so each cycle of the chunk finds what the timers would have stored by then.
         await asyncio.to_thread(_ingest, uow_factory, provider, start, chunk_times[-1], interval, backfill)
-        chunk = await asyncio.to_thread(_read, uow_factory, chunk_times, rules, interval, snapshot_candles)
+        chunk = await asyncio.to_thread(_read, uow_factory, chunk_times, interval, snapshot_candles)
         for at in chunk_times:
             await _run_cycle(chunk, at, clients, rules, agent_timeout_s, max_concurrency)
         await asyncio.to_thread(_write, uow_factory, chunk)
@@ -203,7 +203,8 @@ async def run_backtest(
     )
 
 
-def _cycle_times(start: datetime, end: datetime, cycle: timedelta) -> list[datetime]:
+def _cycle_range(start: datetime, end: datetime, cycle: timedelta) -> tuple[datetime, int]:
+    """`start` in UTC and the number of cycles from it strictly before `end`, once both are checked."""
     if start.tzinfo is None or end.tzinfo is None:
         raise BacktestError("naive start or end: a backtest's times are UTC-aware")
     if cycle <= timedelta(0):
@@ -213,8 +214,7 @@ def _cycle_times(start: datetime, end: datetime, cycle: timedelta) -> list[datet
         raise BacktestError(f"start {start.isoformat()} is not a cycle time (a multiple of {cycle} since the epoch)")
     if end <= start:
         raise BacktestError(f"end {end.isoformat()} must be after start {start.isoformat()}")
-    count = -((start - end) // cycle)  # cycles strictly before `end`
-    return [start + index * cycle for index in range(count)]
+    return start, -((start - end) // cycle)
 
 
 def _check_continues_race(uow_factory: UnitOfWorkFactory, start: datetime, cycle: timedelta) -> None:
@@ -247,9 +247,7 @@ def _ingest(
         raise BacktestError(f"market data up to {now.isoformat()} could not be fetched ({failures})")
 
 
-def _read(
-    uow_factory: UnitOfWorkFactory, times: Sequence[datetime], rules: RaceRules, interval: str, snapshot_candles: int
-) -> _Chunk:
+def _read(uow_factory: UnitOfWorkFactory, times: Sequence[datetime], interval: str, snapshot_candles: int) -> _Chunk:
     """The race as stored at the chunk's start, and each cycle's candle windows (read up front: no database
     connection is held while agents think)."""
     with uow_factory() as uow:
