@@ -70,7 +70,7 @@ class Container:
         return floor_time(now, timedelta(minutes=self.settings.race.cycle_minutes))
 
     def run_market_data_job(self, now: datetime) -> IngestReport:
-        from shared.services.ingest import ingest_market_data
+        from shared.services.ingest import IngestMetrics, ingest_market_data
 
         return self.db_retry(  # type: ignore[no-any-return]
             lambda: ingest_market_data(
@@ -79,6 +79,7 @@ class Container:
                 now=now,
                 interval=self.settings.market_data.interval,
                 backfill=timedelta(hours=self.settings.market_data.backfill_hours),
+                metrics=self.metrics if isinstance(self.metrics, IngestMetrics) else None,
             ),
             what="market-data job",
         )

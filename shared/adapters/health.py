@@ -35,6 +35,11 @@ def market_data_check(provider: Any) -> Check:
     resilience = getattr(provider, "resilience", None)
     if resilience is not None and isinstance(getattr(resilience, "breaker", None), CircuitBreaker):
         status, detail = breaker_check(resilience.breaker)
+        problems = getattr(provider, "problems", None)
+        if status == "ok" and problems:
+            # CoinGecko answers but nothing usable came of it: the race is deciding on ever staler prices.
+            symbols = ", ".join(sorted(problems))
+            return "degraded", f"{name}: no usable candles for {symbols} in the latest run"
         return status, f"{name}: {detail}"
     available = getattr(provider, "available_symbols", None)
     if available is not None:

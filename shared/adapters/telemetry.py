@@ -103,6 +103,12 @@ class RaceMetrics:
         self.ml_cache_hits = meter.create_counter(
             "race.ml.cache_hits", unit="{response}", description="ML service answers replayed from its store"
         )
+        self.market_dropped = meter.create_counter(
+            "race.market_data.dropped", unit="{row}", description="Market data rows or candles not used"
+        )
+        self.market_unusable = meter.create_counter(
+            "race.market_data.unusable", unit="{response}", description="Provider answers with no usable candle"
+        )
 
     def decision_recorded(self, agent: Agent, decision: AgentDecision, *, trades: int) -> None:
         attributes: Mapping[str, str] = {"provider": agent.provider, "model": agent.model or ""}
@@ -123,6 +129,12 @@ class RaceMetrics:
 
     def ml_cache_hit(self, agent_id: int) -> None:
         self.ml_cache_hits.add(1, {"provider": "custom_ml"})
+
+    def candles_dropped(self, provider: str, symbol: str, count: int) -> None:
+        self.market_dropped.add(count, {"provider": provider, "symbol": symbol})
+
+    def fetch_unusable(self, provider: str, symbol: str) -> None:
+        self.market_unusable.add(1, {"provider": provider, "symbol": symbol})
 
 
 _metrics: RaceMetrics | None = None

@@ -6,20 +6,29 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from shared.domain.model import Asset, Candle, interval_delta
 from shared.domain.snapshot import screen_candles
-from shared.services.ports import MarketDataProvider, UnitOfWorkFactory
+from shared.services.ports import CandleFetch, MarketDataProvider, ReportingMarketDataProvider, UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class IngestMetrics(Protocol):
+    """Where ingest counts what it could not use (telemetry); the real one never raises into the job."""
+
+    def candles_dropped(self, provider: str, symbol: str, count: int) -> None: ...
+    def fetch_unusable(self, provider: str, symbol: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class IngestReport:
     """What one ingest run did. `dropped` and `gaps` are (symbol, open time ISO, reason) and
     (symbol, first missing open time ISO, last missing open time ISO). `missing` lists, in the `gaps` form, the
-    closed candles not fetched because the provider failed: the next successful run backfills them."""
+    closed candles not fetched because the provider failed, or answered with nothing usable (then `errors` says
+    why and `dropped` lists each row it could not use): the next successful run backfills them."""
 
     now: datetime
     fetched: int
@@ -50,10 +59,12 @@ def ingest_market_data(
     now: datetime,
     interval: str,
     backfill: timedelta,
+    metrics: IngestMetrics | None = None,
 ) -> IngestReport:
     """Fetch each active asset's closed candles since its latest stored one (or `now - backfill` on an empty
     table), drop unsound rows with their reason, and upsert the rest. A second run at the same `now` writes
-    nothing. A provider failure for one asset is recorded in the report and the other assets continue."""
+    nothing. A provider failure for one asset is recorded in the report and the other assets continue. Every
+    provider call asks for the window ending at `now`, the job's time, never the wall clock's."""
     if now.tzinfo is None:
         raise ValueError("naive `now`: ingest times are always UTC-aware")
     step = interval_delta(interval)
@@ -77,10 +88,19 @@ def ingest_market_data(
         if start + step > now:
             continue  # nothing can have closed since the latest stored candle
         try:
-            candles = provider.fetch_candles([asset], start=start, end=now)
+            fetch = _fetch(provider, asset, start=start, end=now)
         except Exception as exc:  # any provider failure is isolated to its asset
             logger.warning("market data fetch failed for %s: %s: %s", asset.symbol, type(exc).__name__, exc)
-            errors[asset.symbol] = f"{type(exc).__name__}: {exc}"
+            fetch = CandleFetch([], problem=f"{type(exc).__name__}: {exc}")
+        else:
+            if fetch.dropped and metrics is not None:
+                metrics.candles_dropped(provider.name, asset.symbol, len(fetch.dropped))
+            if fetch.problem is not None and metrics is not None:
+                metrics.fetch_unusable(provider.name, asset.symbol)
+        dropped.extend((asset.symbol, label, reason) for label, reason in fetch.dropped)
+        candles = fetch.candles
+        if fetch.problem is not None and not candles:
+            errors[asset.symbol] = fetch.problem
             last_closed = start + ((now - start) // step - 1) * step
             missing.append((asset.symbol, start.isoformat(), last_closed.isoformat()))
             logger.warning(
@@ -117,6 +137,12 @@ def ingest_market_data(
         len(errors),
     )
     return report
+
+
+def _fetch(provider: MarketDataProvider, asset: Asset, *, start: datetime, end: datetime) -> CandleFetch:
+    if isinstance(provider, ReportingMarketDataProvider):
+        return provider.fetch_report(asset, start=start, end=end)
+    return CandleFetch(provider.fetch_candles([asset], start=start, end=end))
 
 
 def _screen(

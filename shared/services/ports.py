@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar, runtime_checkable
 
 from shared.domain.model import (
     Agent,
@@ -246,6 +246,24 @@ class MarketDataProvider(Protocol):
     def fetch_candles(self, assets: Sequence[Asset], *, start: datetime, end: datetime) -> list[Candle]:
         """Candles for the assets with open_time >= start and close_time <= end (closed ones only)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class CandleFetch:
+    """One asset's answer from a provider that can say what it did not use: the candles, each row or bucket
+    dropped as (time label, reason), and `problem` when the provider answered but nothing usable came of it
+    (the job reports it as an error, health turns degraded)."""
+
+    candles: list[Candle]
+    dropped: tuple[tuple[str, str], ...] = ()
+    problem: str | None = None
+
+
+@runtime_checkable
+class ReportingMarketDataProvider(MarketDataProvider, Protocol):
+    """A provider whose answers can be partly unusable (CoinGecko): ingest asks it for a `CandleFetch`."""
+
+    def fetch_report(self, asset: Asset, *, start: datetime, end: datetime) -> CandleFetch: ...
 
 
 class Clock(Protocol):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from shared.adapters.market_data.coingecko import CoinGeckoConfig, CoinGeckoMarketDataProvider, CoinGeckoResilience
@@ -25,16 +24,6 @@ class FakeTime:
         self.now += seconds
 
 
-class StandInClock:
-    """The wall clock the provider sees is the stand-in's: CoinGecko's `days` count back from its now."""
-
-    def __init__(self, standin: CoinGeckoStandIn) -> None:
-        self.standin = standin
-
-    def now(self) -> datetime:
-        return self.standin.now
-
-
 def coingecko_settings(standin: CoinGeckoStandIn, **values: Any) -> CoinGeckoSettings:
     return CoinGeckoSettings(**{"BaseUrl": standin.base_url, "TimeoutSeconds": 2, **values})
 
@@ -49,5 +38,4 @@ def make_provider(
         resilience,
         interval=interval,
         id_overrides=settings.id_overrides,
-        clock=StandInClock(standin),
     )

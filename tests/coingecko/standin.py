@@ -83,11 +83,15 @@ def half_hour_rows(symbol: str, first_close_ms: int, last_close_ms: int) -> list
 
 
 def four_hour_rows(symbol: str, first_close_ms: int, last_close_ms: int) -> list[Row]:
+    return whole_hour_rows(symbol, first_close_ms, last_close_ms, step=8 * HALF_HOUR_MS)
+
+
+def whole_hour_rows(symbol: str, first_close_ms: int, last_close_ms: int, *, step: int) -> list[Row]:
+    """Rows of `step` (a whole number of hours) aggregated from the bundled hours, each stamped with its close."""
     rows: list[Row] = []
     hourly = _hourly(symbol)
-    step = 8 * HALF_HOUR_MS
     for close_ms in range(first_close_ms, last_close_ms + 1, step):
-        hours = [hourly.get(close_ms - step + i * 2 * HALF_HOUR_MS) for i in range(4)]
+        hours = [hourly.get(close_ms - step + i * 2 * HALF_HOUR_MS) for i in range(step // (2 * HALF_HOUR_MS))]
         if any(h is None for h in hours):
             continue
         parts = [h for h in hours if h is not None]
@@ -95,9 +99,14 @@ def four_hour_rows(symbol: str, first_close_ms: int, last_close_ms: int) -> list
     return rows
 
 
-def rows_json(rows: list[Row]) -> str:
-    """Numbers written from their Decimal text, as a JSON encoder of the real API writes them."""
-    return "[" + ",".join("[" + ",".join(str(v) for v in row) + "]" for row in rows) + "]"
+def rows_json(rows: list[Row], *, strings: bool = False) -> str:
+    """Numbers written from their Decimal text, as a JSON encoder of the real API writes them; with `strings`,
+    every price as a JSON string ("76975.12"), as CoinGecko has sent them before."""
+
+    def value(index: int, v: Any) -> str:
+        return json.dumps(str(v)) if (strings and index > 0) or isinstance(v, str) else str(v)
+
+    return "[" + ",".join("[" + ",".join(value(i, v) for i, v in enumerate(row)) + "]" for row in rows) + "]"
 
 
 class CoinGeckoStandIn:
@@ -108,6 +117,10 @@ class CoinGeckoStandIn:
         self.scripts: dict[str, deque[Reply]] = {}
         self.outage: Reply | None = None  # answered to every request while set
         self.row_edits: dict[str, Callable[[list[Row]], list[Row]]] = {}
+        # CoinGecko's granularity differs by plan, by `interval=` and over the years: force one (ms) for every
+        # `days`, e.g. hourly rows for days=1; None keeps the public auto-granularity.
+        self.granularity_ms: int | None = None
+        self.string_numbers = False  # prices as JSON strings
         self.requests: list[dict[str, Any]] = []
         self._release = threading.Event()
         self._lock = threading.Lock()
@@ -172,17 +185,16 @@ class CoinGeckoStandIn:
         days = int(query["days"][0])
         now_ms = int(self.now.timestamp() * 1000)
         step = HALF_HOUR_MS if days <= 2 else 8 * HALF_HOUR_MS if days <= 30 else 192 * HALF_HOUR_MS
+        step = self.granularity_ms or step
         forming = now_ms - now_ms % step + step  # the candle still forming, stamped with its future close
         first = now_ms - days * 86_400_000
         first += -first % step
         if step == HALF_HOUR_MS:
             rows = half_hour_rows(symbol, first, forming)
-        elif step == 8 * HALF_HOUR_MS:
-            rows = four_hour_rows(symbol, first, forming)
         else:
-            rows = []  # 4-day candles: the race never asks for them
+            rows = whole_hour_rows(symbol, first, forming, step=step)
         edit = self.row_edits.get(coin_id)
-        return Reply(200, rows_json(edit(rows) if edit else rows))
+        return Reply(200, rows_json(edit(rows) if edit else rows, strings=self.string_numbers))
 
     def _simple_price(self, query: dict[str, list[str]]) -> Reply:
         ids = query.get("ids", [""])[0].split(",")

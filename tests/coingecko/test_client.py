@@ -152,7 +152,7 @@ def test_a_dead_api_opens_the_breaker_and_later_calls_are_not_attempted(
         (Reply(200, "[[1710028800000, 1, 2, 0.5, 1.5]"), "/coins/bitcoin/ohlc: 200 with a body that is not JSON"),
         (Reply(200, "<html>cloudflare</html>"), "/coins/bitcoin/ohlc: 200 with a body that is not JSON"),
         (Reply(200, {"prices": []}), "/coins/bitcoin/ohlc: expected a JSON array"),
-        (Reply(200, [[1710028800000, 1, 2, 0.5]]), "/coins/bitcoin/ohlc: row 0 is not"),
+        (Reply(200, [[1710028800000, 1, 2, 0.5]]), "/coins/bitcoin/ohlc: no usable 1h candle .* row 0 is not"),
     ],
 )
 def test_malformed_and_wrong_shape_bodies_fail_with_the_endpoint_named_and_are_not_retried(

@@ -13,6 +13,9 @@ from shared.adapters.market_data.coingecko_mapping import (
     THIRTY_MINUTES,
     CoinGeckoResponseError,
     OhlcRow,
+    ParsedOhlc,
+    detect_length,
+    map_answer,
     parse_ohlc,
     parse_simple_price,
     source_for,
@@ -25,6 +28,8 @@ T0 = datetime(2024, 3, 10, tzinfo=UTC)
 MS = 1000
 HALF = 30 * 60 * MS
 T0_MS = int(T0.timestamp()) * MS
+HOUR = timedelta(hours=1)
+HALF_HOUR = timedelta(minutes=30)
 
 
 def row(close_ms: int, o: str = "100", h: str = "110", low: str = "90", c: str = "105") -> OhlcRow:
@@ -36,7 +41,7 @@ def hourly(rows: list[OhlcRow], *, start: datetime = T0 - timedelta(days=1), end
 
 
 def test_the_recorded_ohlc_example_maps_close_stamps_to_open_times() -> None:
-    rows = parse_ohlc(fixture("coins_bitcoin_ohlc.json"), endpoint="/coins/bitcoin/ohlc")
+    rows = parse_ohlc(fixture("coins_bitcoin_ohlc.json"), endpoint="/coins/bitcoin/ohlc").rows
     mapped = to_candles(
         "BTC",
         rows,
@@ -163,23 +168,100 @@ def test_days_asked_for_keep_the_granularity() -> None:
         source_for("15m")
 
 
+def test_a_body_that_is_not_an_array_names_the_endpoint() -> None:
+    for body, message in (({"error": "coin not found"}, "expected a JSON array"), (None, "got null")):
+        with pytest.raises(CoinGeckoResponseError, match=message) as caught:
+            parse_ohlc(body, endpoint="/coins/bitcoin/ohlc")
+        assert str(caught.value).startswith("/coins/bitcoin/ohlc: ")
+
+
+def test_bad_rows_are_rejected_one_by_one_with_their_reason_and_the_good_ones_kept() -> None:
+    good = [T0_MS, Decimal(1), Decimal(2), Decimal("0.5"), Decimal(1)]
+    body = [
+        good,
+        [1, 2, 3, 4],
+        [T0_MS + HALF, None, 2, 1, 1],
+        [True, 1, 2, 1, 1],
+        [Decimal("1.5"), 1, 2, 1, 1],
+        "oops",
+        [T0_MS + 2 * HALF, "abc", "2", "1", "1"],
+        [str(T0_MS + 3 * HALF), " 100.5", "110", "90.25", "1e2"],  # decimal strings are numbers
+    ]
+    parsed = parse_ohlc(body, endpoint="/coins/bitcoin/ohlc")
+    assert parsed.rows == [
+        OhlcRow(T0_MS, Decimal(1), Decimal(2), Decimal("0.5"), Decimal(1)),
+        OhlcRow(T0_MS + 3 * HALF, Decimal("100.5"), Decimal(110), Decimal("90.25"), Decimal(100)),
+    ]
+    assert parsed.rejected == [
+        ("row 1", "row 1 is not [time, open, high, low, close]: an array of 4"),
+        ("closing 2024-03-10T00:30:00+00:00", "closing 2024-03-10T00:30:00+00:00 has a non-numeric price"),
+        ("row 3", "row 3 has a non-integer timestamp 'True'"),
+        ("row 4", "row 4 has a non-integer timestamp '1.5'"),
+        ("row 5", "row 5 is not [time, open, high, low, close]: a string"),
+        ("closing 2024-03-10T01:00:00+00:00", "closing 2024-03-10T01:00:00+00:00 has a non-numeric price"),
+    ]
+
+
+def test_a_nan_string_is_one_dropped_candle_not_a_rejected_answer() -> None:
+    rows = [row(T0_MS + i * HALF) for i in range(1, 5)]
+    body = [[r.close_ms, str(r.open), str(r.high), str(r.low), str(r.close)] for r in rows]
+    body[0][4] = "NaN"
+    mapped = map_answer(
+        "BTC", parse_ohlc(body, endpoint="/ohlc"), expected="30m", interval="30m", start=T0, end=T0 + 2 * HOUR
+    )
+    assert [c.open_time for c in mapped.candles] == [T0 + i * HALF_HOUR for i in (1, 2, 3)]
+    assert mapped.dropped == [("2024-03-10T00:00:00+00:00", "non-finite value")]
+    assert mapped.problem is None
+
+
 @pytest.mark.parametrize(
-    ("body", "message"),
+    ("spacing", "interval", "count"),
     [
-        ({"error": "coin not found"}, "expected a JSON array"),
-        ([[1, 2, 3, 4]], "row 0 is not"),
-        ([[T0_MS, "1", "2", "0.5", "1"]], "non-numeric price"),
-        ([[T0_MS, None, 2, 1, 1]], "non-numeric price"),
-        ([[True, 1, 2, 1, 1]], "non-integer timestamp"),
-        ([[Decimal("1.5"), 1, 2, 1, 1]], "non-integer timestamp"),
-        (["oops"], "row 0 is not"),
-        (None, "got null"),
+        # the race's interval, and each CoinGecko length it can be built from (8 hours of rows)
+        ("30m", "30m", 16),
+        ("30m", "1h", 8),
+        ("1h", "1h", 8),
+        ("30m", "4h", 2),
+        ("1h", "4h", 2),
+        ("4h", "4h", 2),
     ],
 )
-def test_a_body_of_the_wrong_shape_names_the_endpoint(body: object, message: str) -> None:
-    with pytest.raises(CoinGeckoResponseError, match=message) as caught:
-        parse_ohlc(body, endpoint="/coins/bitcoin/ohlc")
-    assert str(caught.value).startswith("/coins/bitcoin/ohlc: ")
+def test_the_candle_length_is_read_from_the_row_spacing(spacing: str, interval: str, count: int) -> None:
+    step = {"30m": HALF, "1h": 2 * HALF, "4h": 8 * HALF}[spacing]
+    rows = [row(T0_MS + step * i) for i in range(1, 8 * 2 * HALF // step + 1)]
+    assert detect_length(rows) == spacing
+    expected = "4h" if interval == "4h" else "30m"  # what `days` would give on the public plan
+    mapped = map_answer("BTC", ParsedOhlc(rows, []), expected=expected, interval=interval, start=T0, end=T0 + 8 * HOUR)
+    assert len(mapped.candles) == count
+    assert (mapped.source, mapped.problem, mapped.dropped) == (spacing, None, [])
+
+
+def test_a_length_the_interval_cannot_be_built_from_is_a_problem_with_every_row_listed() -> None:
+    rows = [row(T0_MS + 8 * HALF * i) for i in range(1, 4)]  # 4-hour rows for a 1h race
+    mapped = map_answer("BTC", ParsedOhlc(rows, []), expected="30m", interval="1h", start=T0, end=T0 + 12 * HOUR)
+    assert mapped.candles == []
+    assert mapped.problem == "no usable 1h candle for BTC: CoinGecko answered 4h candles (3 rows)"
+    assert [reason for _, reason in mapped.dropped] == ["4h candles cannot make 1h candles"] * 3
+
+
+def test_a_gap_does_not_change_the_detected_length_and_too_few_rows_fall_back_to_the_expected_one() -> None:
+    rows = [row(T0_MS + 2 * HALF * i) for i in (1, 2, 3, 6, 7)]
+    assert detect_length(rows) == "1h"
+    assert detect_length(rows[:1]) is None
+    single = map_answer("BTC", ParsedOhlc(rows[:1], []), expected="30m", interval="1h", start=T0, end=T0 + HOUR)
+    assert single.source == "30m"
+
+
+def test_an_answer_only_late_with_the_newest_candle_is_no_problem_but_a_stale_one_is() -> None:
+    late = [row(T0_MS + HALF)]  # the first half of the hour closing at T0+1h; the second not published yet
+    mapped = map_answer("BTC", ParsedOhlc(late, []), expected="30m", interval="1h", start=T0, end=T0 + HOUR)
+    assert (mapped.candles, mapped.problem) == ([], None)
+    stale = map_answer("BTC", ParsedOhlc(late, []), expected="30m", interval="1h", start=T0, end=T0 + 5 * HOUR)
+    assert stale.problem is not None
+    assert "more than 1h before" in stale.problem
+    assert "answered no rows" in str(
+        map_answer("BTC", ParsedOhlc([], []), expected="30m", interval="1h", start=T0, end=T0 + HOUR).problem
+    )
 
 
 def test_simple_price_recorded_example_and_wrong_shapes() -> None:

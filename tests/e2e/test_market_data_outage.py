@@ -126,7 +126,9 @@ def test_the_timer_rides_out_an_outage_and_backfills_the_gap(
     assert recovered["stored"] == 5 * 4  # 00:00, 01:00, 02:00, 03:00 for each asset
     assert recovered["gaps"] == []
     assert recovered["missing"] == []
-    assert "ETH 2024-03-10T00:37:00+00:00 not used: close time not on a 30m boundary" in caplog.text
+    assert "dropped candle ETH 2024-03-10T00:37:00+00:00: close time not on a 30m boundary" in caplog.text
+    off_grid = {"symbol": "ETH", "open_time": "2024-03-10T00:37:00+00:00", "reason": "close time not on a 30m boundary"}
+    assert off_grid in recovered["dropped"]
 
     # One more run: nothing new has closed, nothing is written twice.
     assert tick(container, standin, fake_time)["stored"] == 0

@@ -21,7 +21,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
@@ -31,11 +31,12 @@ import httpx
 from shared.adapters.http import tls_context
 from shared.adapters.market_data.coingecko_mapping import (
     CoinGeckoResponseError,
-    OhlcRow,
+    MappedAnswer,
+    ParsedOhlc,
+    map_answer,
     parse_ohlc,
     parse_simple_price,
     source_for,
-    to_candles,
 )
 from shared.adapters.resilience import (
     CallTimeoutError,
@@ -51,10 +52,10 @@ from shared.adapters.resilience import (
     retrying,
 )
 from shared.domain.model import Asset, Candle
+from shared.services.ports import CandleFetch
 
 if TYPE_CHECKING:
     from shared.config import CoinGeckoSettings
-    from shared.services.ports import Clock
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ __all__ = [
     "CoinGeckoMarketDataProvider",
     "CoinGeckoResilience",
     "CoinGeckoResponseError",
+    "NoUsableCandlesError",
 ]
 
 TRANSIENT_STATUSES = frozenset({408, 425, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529})
@@ -77,6 +79,16 @@ T = TypeVar("T")
 class CoinGeckoConfigurationError(PermanentError):
     """CoinGecko refused the request because of how the app is configured (key, plan, host); the message
     names the setting to change. Retrying cannot help."""
+
+
+class NoUsableCandlesError(CoinGeckoResponseError):
+    """CoinGecko answered, but not one candle of the window could be made of it (every row unsound, a
+    granularity the race's interval cannot be built from, no fresh rows). It counts as a failure for the
+    breaker and for health; `dropped` lists what was not used and why."""
+
+    def __init__(self, message: str, *, dropped: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.dropped = tuple(dropped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,19 +160,26 @@ class CoinGeckoClient:
         params = {"ids": ",".join(ids), "vs_currencies": "usd", "include_last_updated_at": "true"}
         return parse_simple_price(await self._get("/simple/price", params), endpoint="/simple/price", ids=ids)
 
-    async def ohlc(self, coin_id: str, *, days: int) -> list[OhlcRow]:
-        path = f"/coins/{quote(coin_id, safe='')}/ohlc"
-        body = await self._get(path, {"vs_currency": "usd", "days": str(days)})
-        return parse_ohlc(body, endpoint=path)
+    async def ohlc(self, coin_id: str, *, days: int) -> ParsedOhlc:
+        return await self.ohlc_mapped(coin_id, days=days, accept=lambda parsed: parsed)
 
-    async def _get(self, path: str, params: Mapping[str, str]) -> object:
+    async def ohlc_mapped(self, coin_id: str, *, days: int, accept: Callable[[ParsedOhlc], T]) -> T:
+        """`/ohlc` rows passed to `accept` inside the attempt: an answer `accept` refuses with a
+        CoinGeckoResponseError (nothing usable in it) is a failure for the breaker, like a malformed body."""
+        path = f"/coins/{quote(coin_id, safe='')}/ohlc"
+        result: T = await self._get(
+            path, {"vs_currency": "usd", "days": str(days)}, lambda body: accept(parse_ohlc(body, endpoint=path))
+        )
+        return result
+
+    async def _get(self, path: str, params: Mapping[str, str], accept: Callable[[object], T] | None = None) -> Any:
         r = self._r
         async for attempt in retrying(r.policy, clock=r.clock, sleep=r.sleep, rng=r.rng):
             with attempt:
-                return await self._attempt(path, params)
+                return await self._attempt(path, params, accept)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    async def _attempt(self, path: str, params: Mapping[str, str]) -> object:
+    async def _attempt(self, path: str, params: Mapping[str, str], accept: Callable[[object], T] | None) -> Any:
         breaker, limiter = self._r.breaker, self._r.limiter
         breaker.before_call()  # CircuitOpenError: not retried, the run moves on at once
         try:
@@ -184,6 +203,7 @@ class CoinGeckoClient:
             raise TransientError(f"{path}: connection failed ({type(exc).__name__})") from exc
         try:
             body = self._check(path, response)
+            result = accept(body) if accept is not None else body
         except (TransientError, CoinGeckoResponseError):
             if response.status_code != 429:
                 breaker.record_failure()
@@ -194,7 +214,7 @@ class CoinGeckoClient:
             breaker.record_neutral()  # our request is wrong, not CoinGecko unwell
             raise
         breaker.record_success()
-        return body
+        return result
 
     def _check(self, path: str, response: httpx.Response) -> object:
         status = response.status_code
@@ -259,8 +279,9 @@ def default_http_client() -> httpx.AsyncClient:
 
 class CoinGeckoMarketDataProvider:
     """`MarketDataProvider` on CoinGecko: one `/ohlc` call per asset and run (`days` as small as the window
-    allows), mapped to the race's interval by `coingecko_mapping` (close-stamped rows -> open-time candles,
-    30-minute halves -> 1h). Asset ids come from the seeded `Asset.coingecko_id`, overridable by settings."""
+    allows, counted back from the job's time), mapped to the race's interval by `coingecko_mapping` whatever
+    candle length the rows turn out to have. Asset ids come from the seeded `Asset.coingecko_id`, overridable by
+    settings. `problems` holds, per symbol, why its latest answer gave nothing usable (read by `/api/health`)."""
 
     name = "coingecko"
 
@@ -272,13 +293,12 @@ class CoinGeckoMarketDataProvider:
         interval: str,
         http_factory: Callable[[], httpx.AsyncClient] = default_http_client,
         id_overrides: Mapping[str, str] | None = None,
-        clock: Clock | None = None,
     ) -> None:
         self.config, self.resilience, self.interval = config, resilience, interval
         self.source = source_for(interval)
         self._http_factory = http_factory
         self._ids = dict(id_overrides or {})
-        self._clock = clock
+        self.problems: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings: CoinGeckoSettings, *, interval: str) -> CoinGeckoMarketDataProvider:
@@ -293,9 +313,21 @@ class CoinGeckoMarketDataProvider:
         return self._ids.get(asset.symbol.upper(), asset.coingecko_id)
 
     def fetch_candles(self, assets: Sequence[Asset], *, start: datetime, end: datetime) -> list[Candle]:
+        """Candles of every asset; an asset whose answer gave nothing usable raises NoUsableCandlesError."""
+        candles: list[Candle] = []
+        for asset in assets:
+            fetched = self.fetch_report(asset, start=start, end=end)
+            if fetched.problem is not None:
+                raise NoUsableCandlesError(fetched.problem, dropped=fetched.dropped)
+            candles.extend(fetched.candles)
+        return candles
+
+    def fetch_report(self, asset: Asset, *, start: datetime, end: datetime) -> CandleFetch:
+        """One asset's candles of [start, end], each row not used with its reason, and the problem when none
+        was usable. Transport, HTTP and shape errors raise the project's errors as before."""
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("naive start/end: market data windows are UTC-aware")
-        return _run(lambda http: self._fetch(http, assets, start, end), self._http_factory)
+        return _run(lambda http: self._fetch(http, asset, start, end), self._http_factory)
 
     def latest_prices(self, assets: Sequence[Asset]) -> dict[str, tuple[Decimal, datetime]]:
         """{symbol: (USD price, as of)} from `/simple/price`, one call for all assets."""
@@ -310,37 +342,51 @@ class CoinGeckoMarketDataProvider:
     def _client(self, http: httpx.AsyncClient) -> CoinGeckoClient:
         return CoinGeckoClient(http, self.config, self.resilience)
 
-    async def _fetch(
-        self, http: httpx.AsyncClient, assets: Sequence[Asset], start: datetime, end: datetime
-    ) -> list[Candle]:
-        now = self._clock.now() if self._clock is not None else datetime.now(UTC)
-        days = self.source.days_for(start, now)
-        if start < self.source.reach(now):
+    async def _fetch(self, http: httpx.AsyncClient, asset: Asset, start: datetime, end: datetime) -> CandleFetch:
+        # The window is the job's: `end` is its time (a job run for a past time asks for that time's window,
+        # not the wall clock's). CoinGecko counts `days` back from its own now, so on the live API the two agree.
+        days = self.source.days_for(start, end)
+        if start < self.source.reach(end):
             logger.warning(
                 "CoinGecko serves %s candles for the last %d days only: %s candles before %s are out of reach",
                 self.source.interval,
                 self.source.max_days,
                 self.interval,
-                self.source.reach(now).isoformat(),
-                extra={"provider": self.name, "reach": self.source.reach(now).isoformat()},
+                self.source.reach(end).isoformat(),
+                extra={"provider": self.name, "reach": self.source.reach(end).isoformat()},
             )
-        client = self._client(http)
-        result: list[Candle] = []
-        for asset in assets:
-            rows = await client.ohlc(self.coin_id(asset), days=days)
-            mapped = to_candles(
-                asset.symbol, rows, source=self.source.interval, interval=self.interval, start=start, end=end
+
+        def accept(parsed: ParsedOhlc) -> MappedAnswer:
+            mapped = map_answer(
+                asset.symbol, parsed, expected=self.source.interval, interval=self.interval, start=start, end=end
             )
-            for open_time, reason in mapped.dropped:
-                logger.warning(
-                    "CoinGecko candle %s %s not used: %s",
-                    asset.symbol,
-                    open_time,
-                    reason,
-                    extra={"provider": self.name, "symbol": asset.symbol, "open_time": open_time, "reason": reason},
-                )
-            result.extend(mapped.candles)
-        return result
+            if mapped.problem is not None:
+                path = f"/coins/{self.coin_id(asset)}/ohlc"
+                raise NoUsableCandlesError(f"{path}: {mapped.problem}", dropped=mapped.dropped)
+            return mapped
+
+        try:
+            mapped = await self._client(http).ohlc_mapped(self.coin_id(asset), days=days, accept=accept)
+        except NoUsableCandlesError as exc:
+            self.problems[asset.symbol] = str(exc)
+            logger.error(
+                "CoinGecko gave no usable candle for %s: %s",
+                asset.symbol,
+                exc,
+                extra={"provider": self.name, "symbol": asset.symbol},
+            )
+            return CandleFetch([], exc.dropped, str(exc))
+        self.problems.pop(asset.symbol, None)
+        if mapped.source != self.source.interval:
+            logger.info(
+                "CoinGecko answered %s candles for %s (expected %s): built %s candles from them",
+                mapped.source,
+                asset.symbol,
+                self.source.interval,
+                self.interval,
+                extra={"provider": self.name, "symbol": asset.symbol, "granularity": mapped.source},
+            )
+        return CandleFetch(mapped.candles, tuple(mapped.dropped))
 
 
 def _run(call: Callable[[httpx.AsyncClient], Awaitable[T]], http_factory: Callable[[], httpx.AsyncClient]) -> T:
