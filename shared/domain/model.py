@@ -74,11 +74,15 @@ class RejectionReason(StrEnum):
     INSUFFICIENT_POSITION = "insufficient_position"
     POSITION_CAP = "position_cap"
     TOO_MANY_ORDERS = "too_many_orders"
+    INVALID_ORDER = "invalid_order"  # the model's order is not an order (no side, not an object, ...)
 
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    order: Order
+    """An order not executed, and why. `order` is None when what the model wrote could not even be read as
+    an order (the parser's rejections: `detail` then says what was there)."""
+
+    order: Order | None
     reason: RejectionReason
     detail: str
 
@@ -169,6 +173,9 @@ class AgentDecision:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost_usd: Decimal | None = None
+    # Orders the model asked for that were refused before execution (the LLM parser's rejections): recorded
+    # with the decision's other rejections and counted with them.
+    rejections: tuple[Rejection, ...] = ()
 
     @classmethod
     def hold(cls, reason: str, **audit: Any) -> AgentDecision:

@@ -347,7 +347,7 @@ async def _run_cycle(
             portfolios[agent.id] = result.portfolio
             chunk.records.append(decision_record(agent.id, snapshot, decision, result, staleness_s))
             trades += len(result.trades)
-            chunk.rejections += len(result.rejections)
+            chunk.rejections += len(decision.rejections) + len(result.rejections)
             if (reason := hold_reason(decision)) is not None:
                 chunk.holds[reason] += 1
         chunk.cycles.append(

@@ -300,7 +300,7 @@ def _record_decisions(
             continue
         written.decided += 1
         written.trades += len(result.trades)
-        written.rejections += len(result.rejections)
+        written.rejections += len(decision.rejections) + len(result.rejections)
         if (reason := hold_reason(decision)) is not None:
             written.holds[reason] += 1
         if metrics is not None:
@@ -325,7 +325,7 @@ def decision_record(
         snapshot_sha256=snapshot.sha256,
         decision=decision,
         trades=result.trades,
-        rejections=result.rejections,
+        rejections=decision.rejections + result.rejections,  # the parser's, then the rules'
         data_staleness_seconds=staleness_s,
         decided_at=datetime.now(UTC),
     )

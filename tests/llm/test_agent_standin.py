@@ -330,3 +330,16 @@ def test_api_key_never_in_decisions_logs_or_reprs(standin: StandInServer, caplog
 
     everything = json.dumps([str(d) for d in decisions]) + caplog.text + run(client_repr)
     assert SECRET not in everything
+
+
+def test_a_provider_s_html_error_page_is_a_short_hold_reason_and_stays_whole_in_the_reasoning(
+    standin: StandInServer,
+) -> None:
+    page = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>" + "<p>nginx</p>" * 40 + "</body>"
+    standin.script(MODEL, Reply(400, page))
+    decision = decide(standin)
+    assert decision.hold_reason is not None
+    assert decision.hold_reason.startswith("provider error: HTTP 400: ")
+    assert len(decision.hold_reason) <= len("provider error: ") + 120
+    assert "<" not in decision.hold_reason
+    assert "<title>502 Bad Gateway</title>" in decision.reasoning  # the detail is kept for the audit

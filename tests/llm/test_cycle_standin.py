@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 from shared.config import LlamaSettings, RaceSettings, Settings
+from shared.domain.model import RejectionReason
 from shared.domain.rules import RaceRules
 from shared.services.cycle import CycleReport
 from shared.services.seed import DEFAULT_ASSETS
@@ -84,3 +85,30 @@ def test_rate_limited_and_malformed_agents_hold_while_the_rest_trade(standin: St
         "rate limited": 1,
         "invalid output: no JSON decision object in 'I would buy Bitcoin because it is going up.'": 1,
     }
+
+
+def test_parser_rejections_are_recorded_and_counted_as_rejections(standin: StandInServer) -> None:
+    uow, (mixed, all_bad) = market_with_llm_agents(["mixed", "all-bad"])
+    standin.always(
+        "mixed",
+        decision_reply(
+            '{"orders": [{"symbol": "BTC", "side": "BUY", "notional_usd": 10000},'
+            ' {"symbol": "DOGE", "side": "BUY", "quantity": 1}], "reasoning": "r"}'
+        ),
+    )
+    standin.always("all-bad", decision_reply('{"orders": [{"symbol": "ETH", "side": "BUY"}], "reasoning": "r"}'))
+
+    report, _ = run_llm_cycle(standin, uow)
+
+    assert report.trades == 1
+    assert report.rejections == 2
+    records = {agent_id: record for (agent_id, _), record in uow.state.decisions.items()}
+    assert [(r.reason, r.detail) for r in records[mixed].rejections] == [
+        (RejectionReason.UNKNOWN_SYMBOL, "order 2: DOGE BUY: unknown symbol (tradable: BNB BTC ETH SOL XRP)")
+    ]
+    assert [r.reason for r in records[all_bad].rejections] == [RejectionReason.INVALID_SIZE]
+    assert records[all_bad].decision.hold_reason == (
+        "invalid output: every order rejected (1 order; order 1: ETH BUY: needs exactly one of quantity or "
+        "notional_usd)"
+    )
+    assert report.holds == {records[all_bad].decision.hold_reason: 1}

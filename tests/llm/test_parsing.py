@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
 
+from shared.adapters.agents.llm.holds import hold_reason_text
 from shared.adapters.agents.llm.parsing import (
     MAX_REASONING_CHARS,
     InvalidOutputError,
     decision_from_text,
     parse_decision,
 )
-from shared.domain.model import Order, Side
+from shared.domain.model import Order, Rejection, RejectionReason, Side
 
 SYMBOLS = {"BTC", "ETH", "SOL", "XRP", "BNB"}
 
@@ -233,6 +235,61 @@ def test_every_order_rejected_is_a_hold_with_the_reason() -> None:
         '{"orders": [{"symbol": "DOGE", "side": "BUY", "quantity": 1}], "reasoning": "meme"}', symbols=SYMBOLS
     )
     assert decision.orders == ()
-    assert decision.hold_reason == "invalid output: every order rejected (order 1: DOGE BUY: unknown symbol " + (
-        "(tradable: BNB BTC ETH SOL XRP))"
+    assert decision.hold_reason == "invalid output: every order rejected (1 order; order 1: DOGE BUY: unknown " + (
+        "symbol (tradable: BNB BTC ETH SOL XRP))"
     )
+    assert decision.rejections == (
+        Rejection(
+            Order("DOGE", Side.BUY, quantity=Decimal(1)),
+            RejectionReason.UNKNOWN_SYMBOL,
+            "order 1: DOGE BUY: unknown symbol (tradable: BNB BTC ETH SOL XRP)",
+        ),
+    )
+
+
+def test_parser_rejections_are_the_decision_s_rejections_with_a_reason_each() -> None:
+    text = json.dumps(
+        {
+            "orders": [
+                {"symbol": "BTC", "side": "BUY", "quantity": "0.01"},
+                {"symbol": "DOGE", "side": "BUY", "quantity": 1},
+                {"symbol": "ETH", "side": "SELL", "quantity": "lots"},
+                {"symbol": "SOL", "side": "HODL", "quantity": 1},
+                "buy everything",
+                {"symbol": "XRP", "side": "BUY", "quantity": -5},
+                {"symbol": "BNB", "side": "BUY", "quantity": 1, "notional_usd": 100},
+            ],
+            "reasoning": "mixed",
+        }
+    )
+    decision = decision_from_text(text, symbols=SYMBOLS)
+    assert decision.orders == (Order("BTC", Side.BUY, quantity=Decimal("0.01")),)
+    assert decision.hold_reason is None
+    assert [(r.order, r.reason) for r in decision.rejections] == [
+        (Order("DOGE", Side.BUY, quantity=Decimal(1)), RejectionReason.UNKNOWN_SYMBOL),
+        (Order("ETH", Side.SELL), RejectionReason.INVALID_SIZE),
+        (None, RejectionReason.INVALID_ORDER),
+        (None, RejectionReason.INVALID_ORDER),
+        (Order("XRP", Side.BUY, quantity=Decimal(-5)), RejectionReason.INVALID_SIZE),
+        (Order("BNB", Side.BUY, quantity=Decimal(1), notional_usd=Decimal(100)), RejectionReason.INVALID_SIZE),
+    ]
+    assert [r.detail.split(":")[0] for r in decision.rejections] == [f"order {i}" for i in (2, 3, 4, 5, 6, 7)]
+    assert "'lots' is not a number" in decision.rejections[1].detail
+    assert "[rejected by parser] order 2: DOGE BUY: unknown symbol" in decision.reasoning
+
+
+def test_a_hold_reason_is_a_short_stable_code_and_message() -> None:
+    rambling = "Here is my analysis. " * 200
+    decision = decision_from_text(rambling, symbols=SYMBOLS, raw_response=rambling)
+    assert decision.hold_reason is not None
+    code, _, message = decision.hold_reason.partition(": ")
+    assert code == "invalid output"
+    assert len(message) <= 120
+    assert "\n" not in decision.hold_reason
+    assert decision.raw_response == rambling  # the whole answer stays in the audit trail
+    assert hold_reason_text("provider error", "HTTP 502: <html>\n<body><h1>502 Bad Gateway</h1>" + "x" * 400) == (
+        "provider error: HTTP 502: 502 Bad Gateway " + "x" * 93 + "…"  # 120 characters of message
+    )
+    assert hold_reason_text("timeout") == "timeout"
+    with pytest.raises(ValueError, match="unknown HOLD code"):
+        hold_reason_text("whatever", "x")

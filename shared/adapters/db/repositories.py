@@ -562,7 +562,12 @@ def order_to_json(order: Order) -> dict[str, Any]:
 
 
 def rejection_to_json(rejection: Rejection) -> dict[str, Any]:
-    return order_to_json(rejection.order) | {"reason": str(rejection.reason), "detail": rejection.detail}
+    order = (
+        order_to_json(rejection.order)
+        if rejection.order is not None
+        else {"symbol": None, "side": None, "quantity": None, "notional_usd": None}
+    )
+    return order | {"reason": str(rejection.reason), "detail": rejection.detail}
 
 
 def _decimal_text(value: Decimal | None) -> str | None:

@@ -22,6 +22,14 @@ from shared.adapters.agents.llm.client import (
     ChatRequest,
     ModelOutputRejectedError,
 )
+from shared.adapters.agents.llm.holds import (
+    HOLD_CIRCUIT_OPEN,
+    HOLD_INVALID_OUTPUT,
+    HOLD_PROVIDER_ERROR,
+    HOLD_RATE_LIMITED,
+    HOLD_TIMEOUT,
+    hold_reason_text,
+)
 from shared.adapters.agents.llm.parsing import decision_from_text
 from shared.adapters.agents.llm.prompt import Prompt, build_prompt, estimate_tokens
 from shared.adapters.resilience import (
@@ -42,11 +50,16 @@ from shared.services.ports import AgentContext
 
 logger = logging.getLogger(__name__)
 
-HOLD_RATE_LIMITED = "rate limited"
-HOLD_CIRCUIT_OPEN = "circuit open"
-HOLD_TIMEOUT = "timeout"
-HOLD_INVALID_OUTPUT = "invalid output"
-HOLD_PROVIDER_ERROR = "provider error"
+__all__ = [
+    "HOLD_CIRCUIT_OPEN",
+    "HOLD_INVALID_OUTPUT",
+    "HOLD_PROVIDER_ERROR",
+    "HOLD_RATE_LIMITED",
+    "HOLD_TIMEOUT",
+    "LlmAgentClient",
+    "LlmCallOptions",
+]
+
 MAX_STORED_RESPONSE_CHARS = 16_000
 PER_MILLION = Decimal(1_000_000)
 
@@ -200,7 +213,7 @@ def _hold_reason(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, CallTimeoutError):
         return HOLD_TIMEOUT, f"{HOLD_TIMEOUT} ({exc})"
     detail = str(exc) if isinstance(exc, OutboundCallError) else type(exc).__name__
-    return f"{HOLD_PROVIDER_ERROR}: {detail}", f"{HOLD_PROVIDER_ERROR}: {detail}"
+    return hold_reason_text(HOLD_PROVIDER_ERROR, detail), f"{HOLD_PROVIDER_ERROR}: {detail}"
 
 
 def _clip(text: str) -> str:

@@ -7,8 +7,11 @@ notional_usd. Rejected, each order on its own with a recorded reason: an unknown
 BUY/SELL, a missing size or both sizes, a size that is negative, zero, NaN, infinite or absurd, and any field
 that carries instructions or chat-role tags (prompt injection) instead of data. The other orders still count.
 
+Each rejected order becomes a `Rejection` of the decision (recorded and counted with the rules' rejections:
+`unknown_symbol`, `invalid_size`, `invalid_order`, `too_many_orders`), and is listed in the reasoning too.
 A response with no decision object at all raises `InvalidOutputError`; `decision_from_text` turns that (and
-anything unexpected) into `AgentDecision.hold("invalid output: ...")`, so parsing never raises into a cycle.
+anything unexpected) into a HOLD whose reason is `invalid output: <short message>` (`holds.hold_reason_text`),
+so parsing never raises into a cycle.
 Reasoning longer than `MAX_REASONING_CHARS` is truncated (not rejected: the orders may be fine) and says so.
 """
 
@@ -23,7 +26,8 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from shared.domain.model import AgentDecision, Order, Side
+from shared.adapters.agents.llm.holds import HOLD_INVALID_OUTPUT, hold_reason_text
+from shared.domain.model import AgentDecision, Order, Rejection, RejectionReason, Side
 
 MAX_RESPONSE_CHARS = 64_000  # a 400-token answer is ~2 kB; anything this big is not an answer
 MAX_REASONING_CHARS = 1_000
@@ -55,8 +59,9 @@ class ParsedDecision:
     orders: tuple[Order, ...]
     reasoning: str
     confidence: float | None
-    rejected: tuple[str, ...] = ()
+    rejected: tuple[str, ...] = ()  # "order N: why", as listed in the reasoning
     notes: tuple[str, ...] = ()
+    rejections: tuple[Rejection, ...] = ()  # the same, as the decision's recorded rejections
 
 
 class _OrderIn(BaseModel):
@@ -115,20 +120,27 @@ def parse_decision(text: str, *, symbols: Collection[str]) -> ParsedDecision:
         raise InvalidOutputError(f"'orders' must be a list, got {type(raw_orders).__name__}")
 
     orders: list[Order] = []
-    rejected: list[str] = []
+    rejections: list[Rejection] = []
     for index, raw in enumerate(raw_orders[:MAX_ORDERS_PARSED], start=1):
         outcome = _order(raw, symbols)
         if isinstance(outcome, Order):
             orders.append(outcome)
         else:
-            rejected.append(f"order {index}: {outcome}")
+            rejections.append(Rejection(outcome.order, outcome.reason, f"order {index}: {outcome.detail}"))
     if len(raw_orders) > MAX_ORDERS_PARSED:
-        rejected.append(f"orders {MAX_ORDERS_PARSED + 1}-{len(raw_orders)}: more than {MAX_ORDERS_PARSED} orders")
+        detail = f"orders {MAX_ORDERS_PARSED + 1}-{len(raw_orders)}: more than {MAX_ORDERS_PARSED} orders"
+        rejections.append(Rejection(None, RejectionReason.TOO_MANY_ORDERS, detail))
+    rejected = [r.detail for r in rejections]
 
     reasoning, reasoning_notes = _reasoning(document.get("reasoning"))
     confidence, confidence_notes = _confidence(document.get("confidence"))
     return ParsedDecision(
-        tuple(orders), reasoning, confidence, tuple(rejected), (*notes, *reasoning_notes, *confidence_notes)
+        tuple(orders),
+        reasoning,
+        confidence,
+        tuple(rejected),
+        (*notes, *reasoning_notes, *confidence_notes),
+        tuple(rejections),
     )
 
 
@@ -138,15 +150,21 @@ def decision_from_text(text: str, *, symbols: Collection[str], **audit: Any) -> 
     try:
         parsed = parse_decision(text, symbols=symbols)
     except InvalidOutputError as exc:
-        return AgentDecision.hold(f"invalid output: {exc}", **audit)
+        return _invalid_output(str(exc), audit)
     except Exception as exc:  # a parser bug must cost one HOLD, not the cycle
-        return AgentDecision.hold(f"invalid output: {type(exc).__name__}", **audit)
+        return _invalid_output(type(exc).__name__, audit)
     return to_agent_decision(parsed, **audit)
 
 
+def _invalid_output(message: str, audit: Mapping[str, Any]) -> AgentDecision:
+    reason = hold_reason_text(HOLD_INVALID_OUTPUT, message)
+    return AgentDecision(orders=(), reasoning=f"HOLD: {HOLD_INVALID_OUTPUT}: {message}", hold_reason=reason, **audit)
+
+
 def to_agent_decision(parsed: ParsedDecision, **audit: Any) -> AgentDecision:
-    """Parser rejections and notes are appended to the reasoning, which is stored with the decision: an
-    auditor sees what the model asked for and why part of it was not executed."""
+    """Parser rejections become the decision's `rejections` (recorded and counted like the rules' ones) and
+    are listed in the reasoning with the parser's notes: an auditor sees what the model asked for and why part
+    of it was not executed."""
     reasoning = parsed.reasoning
     if parsed.rejected:
         reasoning += "\n[rejected by parser] " + "; ".join(parsed.rejected)
@@ -154,12 +172,15 @@ def to_agent_decision(parsed: ParsedDecision, **audit: Any) -> AgentDecision:
         reasoning += "\n[parser notes] " + "; ".join(parsed.notes)
     hold_reason = None
     if parsed.rejected and not parsed.orders:
-        hold_reason = f"invalid output: every order rejected ({parsed.rejected[0]})"
+        count = len(parsed.rejected)
+        summary = f"every order rejected ({count} order{'s' if count > 1 else ''}; {parsed.rejected[0]})"
+        hold_reason = hold_reason_text(HOLD_INVALID_OUTPUT, summary)
     return AgentDecision(
         orders=parsed.orders,
         reasoning=reasoning.strip(),
         confidence=parsed.confidence,
         hold_reason=hold_reason,
+        rejections=parsed.rejections,
         **audit,
     )
 
@@ -227,29 +248,47 @@ def _as_decision(value: Any, *, fragments_allowed: bool = True) -> tuple[dict[st
 # ---------------------------------------------------------------- field checks
 
 
-def _order(raw: object, symbols: Collection[str]) -> Order | str:
-    """The order, or the reason it is rejected."""
+def _order(raw: object, symbols: Collection[str]) -> Order | Rejection:
+    """The order, or its rejection: the reason and, when symbol and side could be read, the order as asked."""
     if not isinstance(raw, Mapping):
-        return f"not an object ({_clip(repr(raw), 40)})"
+        return Rejection(None, RejectionReason.INVALID_ORDER, f"not an object ({_clip(repr(raw), 40)})")
     try:
         parsed = _OrderIn.model_validate(raw)
     except ValidationError as exc:
-        return "; ".join(_error_text(e) for e in exc.errors(include_url=False, include_input=False))
+        errors = exc.errors(include_url=False, include_input=False)
+        detail = "; ".join(_error_text(e) for e in errors)
+        sizes_only = all(str(e.get("loc", ("",))[0]) in ("quantity", "notional_usd") for e in errors)
+        return Rejection(
+            _readable_order(raw), RejectionReason.INVALID_SIZE if sizes_only else RejectionReason.INVALID_ORDER, detail
+        )
     label = f"{parsed.symbol} {parsed.side}"
+    asked = Order(parsed.symbol, parsed.side, quantity=parsed.quantity, notional_usd=parsed.notional_usd)
     if parsed.symbol not in symbols:
-        return f"{label}: unknown symbol (tradable: {' '.join(sorted(symbols))})"
+        detail = f"{label}: unknown symbol (tradable: {' '.join(sorted(symbols))})"
+        return Rejection(asked, RejectionReason.UNKNOWN_SYMBOL, detail)
     if (parsed.quantity is None) == (parsed.notional_usd is None):
-        return f"{label}: needs exactly one of quantity or notional_usd"
+        return Rejection(asked, RejectionReason.INVALID_SIZE, f"{label}: needs exactly one of quantity or notional_usd")
     size_field = "quantity" if parsed.quantity is not None else "notional_usd"
     size = parsed.quantity if parsed.quantity is not None else parsed.notional_usd
     assert size is not None
     if not size.is_finite():
-        return f"{label}: {size_field} is not a finite number"
+        return Rejection(asked, RejectionReason.INVALID_SIZE, f"{label}: {size_field} is not a finite number")
     if size <= 0:
-        return f"{label}: {size_field} must be positive, got {size}"
+        return Rejection(asked, RejectionReason.INVALID_SIZE, f"{label}: {size_field} must be positive, got {size}")
     if size > (ABSURD_QUANTITY if size_field == "quantity" else ABSURD_NOTIONAL_USD):
-        return f"{label}: {size_field} {size:.3E} is absurd"
-    return Order(parsed.symbol, parsed.side, quantity=parsed.quantity, notional_usd=parsed.notional_usd)
+        return Rejection(asked, RejectionReason.INVALID_SIZE, f"{label}: {size_field} {size:.3E} is absurd")
+    return asked
+
+
+def _readable_order(raw: Mapping[Any, Any]) -> Order | None:
+    """The order as asked when its symbol and side are readable (its size is what was wrong), else None."""
+    symbol, side = raw.get("symbol"), raw.get("side")
+    if not (isinstance(symbol, str) and isinstance(side, str)):
+        return None
+    ticker, side_text = symbol.strip().upper(), side.strip().upper()
+    if not _TICKER.match(ticker) or side_text not in ("BUY", "SELL") or _INJECTION.search(symbol + side):
+        return None
+    return Order(ticker, Side(side_text))
 
 
 def _error_text(error: Mapping[str, Any]) -> str:
