@@ -7,7 +7,8 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -83,7 +84,9 @@ async def run_cycle(
     metrics: CycleMetrics | None = None,
 ) -> CycleReport:
     """Ask every active, not-yet-decided agent for a decision on one snapshot (concurrently, bounded, each
-    under a deadline), then execute and record each decision in its own transaction. Any model failure
+    under a deadline), and execute and record each decision in its own transaction as soon as it is made: an
+    agent that answers fast (a baseline, a quick model) is recorded at once, never after one that hangs. The
+    cycle ends when every agent's outcome is recorded, so by the slowest agent's deadline. Any model failure
     becomes a recorded HOLD with its reason; re-running a cycle changes nothing."""
     if cycle_time.tzinfo is None:
         raise ValueError("naive cycle_time: cycles are identified by a UTC-aware time")
@@ -122,22 +125,24 @@ async def run_cycle(
 
     staleness = snapshot.staleness()
     staleness_s = staleness.total_seconds() if staleness is not None else None
-    decisions = await decide_all(
+    written = _Written()
+    batches = decide_as_completed(
         pending, clients, snapshot, portfolios, rules, timeout_s=agent_timeout_s, max_concurrency=max_concurrency
     )
-
-    def write() -> _Written:  # one thread hop for every agent's transaction and the cycle summary
-        written = _record_decisions(uow_factory, pending, decisions, stored, snapshot, rules, staleness_s, metrics)
-        _record_cycle(
-            uow_factory,
-            cycle_time=cycle_time,
-            snapshot_sha256=snapshot.sha256,
-            agents=len(active),
-            started_at=started_at,
-        )
-        return written
-
-    written = await asyncio.to_thread(write)
+    async with aclosing(batches):
+        async for batch in batches:  # one thread hop per batch of decisions made together, in id order
+            ready = [agent for agent in pending if agent.id in batch]
+            await asyncio.to_thread(
+                _record_decisions, uow_factory, ready, batch, stored, snapshot, rules, staleness_s, metrics, written
+            )
+    await asyncio.to_thread(
+        _record_cycle,
+        uow_factory,
+        cycle_time=cycle_time,
+        snapshot_sha256=snapshot.sha256,
+        agents=len(active),
+        started_at=started_at,
+    )
     return report(
         decided=written.decided,
         skipped=skipped + written.duplicates,
@@ -159,12 +164,35 @@ async def decide_all(
     timeout_s: float,
     max_concurrency: int,
 ) -> dict[int, AgentDecision]:
-    """Every agent's decision on one snapshot; never raises (a failure becomes a HOLD with its reason).
+    """Every agent's decision on one snapshot, in the agents' order; never raises (see `decide_as_completed`)."""
+    decided: dict[int, AgentDecision] = {}
+    batches = decide_as_completed(
+        agents, clients, snapshot, portfolios, rules, timeout_s=timeout_s, max_concurrency=max_concurrency
+    )
+    async with aclosing(batches):
+        async for batch in batches:
+            decided.update(batch)
+    return {agent.id: decided[agent.id] for agent in agents}
 
-    Model calls, the slow part of a cycle, run concurrently (bounded, each under a deadline). A client that
-    decides synchronously (`InstantAgentModelClient`: the baselines, microseconds of pure computation) is
-    called directly: a task and a deadline around it would cost more than the decision, and could not
-    interrupt it anyway."""
+
+async def decide_as_completed(
+    agents: Sequence[Agent],
+    clients: AgentClientFactory,
+    snapshot: MarketSnapshot,
+    portfolios: Mapping[int, Portfolio],
+    rules: RaceRules,
+    *,
+    timeout_s: float,
+    max_concurrency: int,
+) -> AsyncGenerator[dict[int, AgentDecision]]:
+    """Every agent's decision on one snapshot, in batches as they are made: first every instant client's, then
+    each model's as soon as it answers (with any that finished at the same time). Never raises: a failure
+    becomes a HOLD with its reason, and each agent's outcome is independent of the others'.
+
+    Model calls, the slow part of a cycle, run concurrently (bounded, each under a deadline) and keep running
+    while the caller records a batch. A client that decides synchronously (`InstantAgentModelClient`: the
+    baselines, microseconds of pure computation) is called directly: a task and a deadline around it would
+    cost more than the decision, and could not interrupt it anyway."""
     decided: dict[int, AgentDecision] = {}
     remote: list[tuple[Agent, AgentModelClient, AgentContext]] = []
     for agent in agents:
@@ -180,17 +208,25 @@ async def decide_all(
                 decided[agent.id] = _checked(agent, decide_now(context), started)
             except Exception as exc:
                 decided[agent.id] = _fallback(agent, f"error: {type(exc).__name__}: {exc}", started)
-    if remote:
-        semaphore = asyncio.Semaphore(max_concurrency)
+    if decided:
+        yield decided
+    if not remote:
+        return
+    semaphore = asyncio.Semaphore(max_concurrency)
 
-        async def decide(agent: Agent, client: AgentModelClient, context: AgentContext) -> AgentDecision:
-            async with semaphore:  # the deadline starts once the agent gets a slot, not while it queues
-                with correlated(agent_id=agent.id):  # each agent's task has its own context
-                    return await _guarded_decision(agent, client, context, timeout_s)
+    async def decide(agent: Agent, client: AgentModelClient, context: AgentContext) -> tuple[int, AgentDecision]:
+        async with semaphore:  # the deadline starts once the agent gets a slot, not while it queues
+            with correlated(agent_id=agent.id):  # each agent's task has its own context
+                return agent.id, await _guarded_decision(agent, client, context, timeout_s)
 
-        results = await asyncio.gather(*(decide(*call) for call in remote))
-        decided.update((agent.id, decision) for (agent, _, _), decision in zip(remote, results, strict=True))
-    return {agent.id: decided[agent.id] for agent in agents}
+    running = {asyncio.ensure_future(decide(*call)) for call in remote}
+    try:
+        while running:
+            done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            yield dict(task.result() for task in done)  # _guarded_decision never raises
+    finally:
+        for task in running:  # the caller gave up (its own error, a cancelled job): stop the model calls
+            task.cancel()
 
 
 async def _guarded_decision(
@@ -272,12 +308,14 @@ def _record_decisions(
     rules: RaceRules,
     staleness_s: float | None,
     metrics: CycleMetrics | None = None,
+    written: _Written | None = None,
 ) -> _Written:
     """Execute and record each decision, sequentially and in id order: one short transaction per agent.
+    Counts are added to `written` (a cycle records its decisions in batches, as they are made).
     A concurrent writer's change is never overwritten: the portfolio read at load time is replaced only if
     its version is unchanged, and otherwise read again and the orders executed on what is stored now."""
     prices = snapshot.last_prices
-    written = _Written()
+    written = written if written is not None else _Written()
     for agent in pending:
         decision = decisions[agent.id]
         try:

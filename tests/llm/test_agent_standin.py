@@ -24,7 +24,7 @@ from shared.adapters.resilience import (
     TransientError,
 )
 from shared.domain.model import AgentDecision, Order, Side
-from tests.llm.helpers import context, fixture
+from tests.llm.helpers import completion_envelope, context, fixture
 from tests.llm.standin import Reply, StandInServer, decision_reply, groq_429, server_error, together_429
 
 T = TypeVar("T")
@@ -343,3 +343,20 @@ def test_a_provider_s_html_error_page_is_a_short_hold_reason_and_stays_whole_in_
     assert len(decision.hold_reason) <= len("provider error: ") + 120
     assert "<" not in decision.hold_reason
     assert "<title>502 Bad Gateway</title>" in decision.reasoning  # the detail is kept for the audit
+
+
+def test_an_absurd_usage_is_capped_and_does_not_use_up_the_token_budget(standin: StandInServer) -> None:
+    absurd = completion_envelope(VALID, model=MODEL)
+    absurd["usage"] = {"prompt_tokens": 177, "completion_tokens": 500_000, "total_tokens": 500_177}
+    standin.script(MODEL, Reply(body=absurd), decision_reply(VALID))
+    limiter = RateLimiter(requests_per_minute=1000, tokens_per_minute=20_000)
+
+    async def scenario(http: httpx.AsyncClient) -> list[AgentDecision]:
+        return [await agent_client(http, standin, limiter=limiter, deadline_s=2.0).decide(context()) for _ in range(2)]
+
+    first, second = run(scenario)
+    assert (first.prompt_tokens, first.completion_tokens) == (177, 400)  # at most max_tokens can be billed
+    assert first.cost_usd == Decimal("0.00042043")  # 177 * 0.59e-6 + 400 * 0.79e-6
+    assert second.hold_reason is None  # the next agent of the provider is not locked out for a minute
+    assert len(second.orders) == 2
+    assert len(standin.requests) == 2

@@ -4,7 +4,7 @@ one provider hangs, the others finish on time, and every decision carries its au
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from shared.config import LlamaSettings, RaceSettings, Settings
 from shared.domain.model import RejectionReason
@@ -112,3 +112,25 @@ def test_parser_rejections_are_recorded_and_counted_as_rejections(standin: Stand
         "notional_usd)"
     )
     assert report.holds == {records[all_bad].decision.hold_reason: 1}
+
+
+BASELINES = ("buy_and_hold", "momentum", "mean_reversion", "random", "always_hold")
+
+
+def test_a_hanging_agent_delays_no_baseline_and_the_cycle_ends_by_its_deadline(standin: StandInServer) -> None:
+    uow, (hanging,) = market_with_llm_agents(["hanging"])
+    baselines = [uow.add_agent(f"Baseline {name}", provider="baseline", model=name).id for name in BASELINES]
+    standin.always("hanging", Reply(hang=True))
+    started = datetime.now(UTC)
+
+    report, wall_s = run_llm_cycle(standin, uow)
+
+    assert report.decided == 6
+    assert report.failed == ()
+    assert wall_s < AGENT_TIMEOUT_S  # by the cycle's deadline (the hanging agent gives up at its own, 2 s)
+    records = {agent_id: record for (agent_id, _), record in uow.state.decisions.items()}
+    for agent_id in baselines:  # recorded within a baseline's normal latency, not after the hanging call
+        assert (records[agent_id].decided_at - started).total_seconds() < 1.0, records[agent_id].decision
+    assert records[hanging].decision.hold_reason == "timeout"
+    assert (records[hanging].decided_at - started).total_seconds() >= 1.5
+    assert report.holds["timeout"] == 1

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -62,6 +62,11 @@ __all__ = [
 
 MAX_STORED_RESPONSE_CHARS = 16_000
 PER_MILLION = Decimal(1_000_000)
+# A provider's reported `usage` is trusted within what the request could have cost: at most `max_tokens`
+# generated, and a prompt at most this many times the (high-side) estimate plus a margin for the chat
+# template. One answer claiming 500k tokens must not spend the tokens-per-minute budget of every agent.
+PROMPT_USAGE_FACTOR = 4
+PROMPT_USAGE_MARGIN = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +149,8 @@ class LlmAgentClient:
             temperature=self.options.temperature,
             max_tokens=self.options.max_tokens,
         )
-        budget = estimate_tokens(prompt.system) + estimate_tokens(prompt.user) + self.options.max_tokens
+        prompt_estimate = estimate_tokens(prompt.system) + estimate_tokens(prompt.user)
+        budget = prompt_estimate + self.options.max_tokens
         policy = retrying(
             self.retry_policy,
             deadline=deadline,
@@ -155,10 +161,12 @@ class LlmAgentClient:
         )
         async for attempt in policy:
             with attempt:
-                return await self._attempt(request, budget, deadline)
+                return await self._attempt(request, budget, deadline, prompt_estimate)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    async def _attempt(self, request: ChatRequest, token_budget: int, deadline: float) -> ChatCompletion:
+    async def _attempt(
+        self, request: ChatRequest, token_budget: int, deadline: float, prompt_estimate: int
+    ) -> ChatCompletion:
         self.breaker.before_call()  # CircuitOpenError is not transient: no retry
         try:
             left = deadline - self._clock()
@@ -189,9 +197,31 @@ class LlmAgentClient:
             self.breaker.record_neutral()
             raise
         self.breaker.record_success()
+        completion = self._sane_usage(completion, prompt_estimate)
         if completion.prompt_tokens is not None or completion.completion_tokens is not None:
             permit.settle((completion.prompt_tokens or 0) + (completion.completion_tokens or 0))
         return completion
+
+    def _sane_usage(self, completion: ChatCompletion, prompt_estimate: int) -> ChatCompletion:
+        """The completion with its usage capped at what the request could have been billed (recorded, costed
+        and counted in the budget as capped); an absurd claim is logged."""
+        prompt_cap = PROMPT_USAGE_FACTOR * prompt_estimate + PROMPT_USAGE_MARGIN
+        completion_cap = self.options.max_tokens
+        prompt_tokens, completion_tokens = completion.prompt_tokens, completion.completion_tokens
+        capped_prompt = None if prompt_tokens is None else min(prompt_tokens, prompt_cap)
+        capped_completion = None if completion_tokens is None else min(completion_tokens, completion_cap)
+        if (capped_prompt, capped_completion) == (prompt_tokens, completion_tokens):
+            return completion
+        logger.warning(
+            "model %s reported an absurd usage (prompt %s, completion %s tokens for a request of at most %d + %d):"
+            " counted as capped",
+            self.options.model,
+            prompt_tokens,
+            completion_tokens,
+            prompt_cap,
+            completion_cap,
+        )
+        return replace(completion, prompt_tokens=capped_prompt, completion_tokens=capped_completion)
 
     def _ms_since(self, started: float) -> float:
         return round((self._clock() - started) * 1000, 3)
