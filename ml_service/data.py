@@ -19,12 +19,17 @@ COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 
 @dataclass(frozen=True, slots=True)
 class CandleSeries:
-    """One asset's candles, ascending: open times and (open, high, low, close, volume) rows."""
+    """One asset's candles, ascending: open times and (open, high, low, close, volume) rows. Real exchanges
+    have maintenance gaps: open times may skip whole intervals, and training never builds a window over one."""
 
     symbol: str
     interval: timedelta
     open_times: tuple[datetime, ...]
     rows: tuple[tuple[float, float, float, float, float], ...]
+
+    def gaps(self) -> list[tuple[datetime, datetime]]:
+        """(last open time before, first open time after) of every gap."""
+        return [(a, b) for a, b in itertools.pairwise(self.open_times) if b - a != self.interval]
 
 
 def load_series(path: Path, interval: timedelta = timedelta(hours=1)) -> CandleSeries:
@@ -39,8 +44,10 @@ def load_series(path: Path, interval: timedelta = timedelta(hours=1)) -> CandleS
             times.append(datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")))
             rows.append(tuple(float(record[c]) for c in COLUMNS[1:]))  # type: ignore[arg-type]
     for previous, current in itertools.pairwise(times):
-        if current - previous != interval:
-            raise ValueError(f"{path.name}: gap or disorder between {previous} and {current}")
+        step = current - previous
+        if step <= timedelta(0) or step % interval:
+            problem = "duplicate or disorder" if step <= timedelta(0) else f"a time off the {interval} grid"
+            raise ValueError(f"{path.name}: {problem} between {previous} and {current}")
     return CandleSeries(symbol, interval, tuple(times), tuple(rows))
 
 

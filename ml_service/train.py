@@ -1,6 +1,8 @@
 """`python -m ml_service.train`: train the direction model on the bundled 2024 candles, deterministically.
 
-Time-based split with no leakage: a sample is (window of W + 1 candles -> the next candle's direction). Training
+Time-based split with no leakage: a sample is (window of W + 1 candles -> the next candle's direction), over
+consecutive candles only: a window that would span a gap in the data (an exchange's maintenance) is left out of
+training and evaluation, the data on both sides of the gap is used. Training
 samples are those whose *target* candle opens before `--split`; test samples are those whose *first input*
 candle opens at or after it, so no test input overlaps any training target. Feature standardisation is fitted on
 the training samples only. Fixed seed, one CPU thread, deterministic algorithms: the same command writes the
@@ -79,7 +81,11 @@ def build_splits(series: Mapping[str, CandleSeries], config: TrainConfig) -> tup
         first_open = torch.tensor([t.timestamp() for t in times[: len(windows)]], dtype=torch.float64)
         target_open = torch.tensor([t.timestamp() for t in times[size - 1 :]], dtype=torch.float64)
         split = config.split_time.timestamp()
-        keep = next_return != 0
+        # A window whose candles are not consecutive spans a gap: its returns would mix two periods.
+        consecutive = (target_open - first_open) == (size - 1) * s.interval.total_seconds()
+        if not bool(consecutive.all()):
+            log.info("%s: %d windows span a gap in the data and are left out", symbol, int((~consecutive).sum()))
+        keep = (next_return != 0) & consecutive
         for name, mask in (("train", target_open < split), ("test", first_open >= split)):
             chosen = keep & mask
             if bool(chosen.any()):

@@ -157,3 +157,46 @@ def test_the_device_is_a_setting_with_cpu_by_default(monkeypatch: pytest.MonkeyP
         resolve_device("cuda")
     with pytest.raises(ValueError, match="MlService__Device must be"):
         ServiceSettings(MlService__ApiKey="k", MlService__Device="gpu")
+
+
+def _write_candles(path: Path, times: list[datetime]) -> None:
+    import gzip
+
+    with gzip.open(path, "wt", encoding="utf-8", newline="") as handle:
+        handle.write("timestamp,open,high,low,close,volume\n")
+        for i, t in enumerate(times):
+            close = 100.0 + (i * 13) % 5
+            handle.write(f"{t.isoformat().replace('+00:00', 'Z')},{close - 0.5},{close + 1},{close - 1},{close},10\n")
+
+
+def test_training_and_evaluation_run_across_a_gap_without_a_window_over_it(tmp_path: Path) -> None:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    hours = [h for h in range(200) if not 60 <= h < 70]  # a 10-hour maintenance gap
+    _write_candles(tmp_path / "BTC_1h.csv.gz", [start + timedelta(hours=h) for h in hours])
+    series = load_all(tmp_path)
+    assert series["BTC"].gaps() == [(start + timedelta(hours=59), start + timedelta(hours=70))]
+
+    config = TrainConfig(window=4, epochs=1, split_time=start + timedelta(hours=100))
+    train_split, test_split, _, _ = build_splits(series, config)
+
+    # 6-candle windows (4 + 1 inputs, 1 target) on consecutive hours only: targets 5..59 and 75..99 for training
+    # (none of hours 60..74 has 5 consecutive candles before it); test windows start at 100..194 as without a gap.
+    closes = {h: 100.0 + (i * 13) % 5 for i, h in enumerate(hours)}
+    flat = {h for h in hours if h - 1 in closes and closes[h] == closes[h - 1]}
+    train_targets = [t for t in (*range(5, 60), *range(75, 100)) if t not in flat]
+    assert len(train_split.next_return) == len(train_targets)
+    assert len(test_split.next_return) == len([t for t in range(105, 200) if t not in flat])
+
+    _net, metadata = train(config, series)  # trains and evaluates on the data both sides of the gap
+    assert metadata["test"].samples == len(test_split.next_return)  # type: ignore[attr-defined]
+    assert metadata["train"].samples == len(train_targets)  # type: ignore[attr-defined]
+
+
+def test_a_series_out_of_order_or_off_the_grid_is_refused(tmp_path: Path) -> None:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    _write_candles(tmp_path / "BTC_1h.csv.gz", [start, start + timedelta(hours=2), start + timedelta(hours=1)])
+    with pytest.raises(ValueError, match="duplicate or disorder"):
+        load_all(tmp_path)
+    _write_candles(tmp_path / "BTC_1h.csv.gz", [start, start + timedelta(minutes=90)])
+    with pytest.raises(ValueError, match="off the 1:00:00 grid"):
+        load_all(tmp_path)
