@@ -31,6 +31,10 @@ def test_market_data_checks() -> None:
     assert market_data_check(replay) == ("ok", "replay: 2 assets")
     assert market_data_check(empty) == ("unavailable", "replay: no data files")
     assert market_data_check(coingecko) == ("ok", "coingecko: circuit closed")
+    coingecko.problems = {"ETH": "no usable 1h candle", "BTC": "no usable 1h candle"}  # answers, but unusable
+    assert market_data_check(coingecko) == ("degraded", "coingecko: no usable candles for BTC, ETH in the latest run")
+    breaker.record_failure()
+    assert market_data_check(coingecko) == ("unavailable", "coingecko: circuit open")
 
 
 def _client_for(handler: httpx.MockTransport) -> httpx.Client:

@@ -144,3 +144,16 @@ def test_log_records_carry_the_correlation_ids(caplog: pytest.LogCaptureFixture)
         ("inv-42", "2024-03-01T12:00:00+00:00", 2),
     ]
     assert stamped[2] == (None, None, None)
+
+
+def test_market_data_rows_dropped_and_unusable_answers_are_counted() -> None:
+    reader = InMemoryMetricReader()
+    metrics = RaceMetrics(MeterProvider(metric_readers=[reader]).get_meter("test"))
+
+    metrics.candles_dropped("coingecko", "BTC", 3)
+    metrics.candles_dropped("coingecko", "BTC", 2)
+    metrics.fetch_unusable("coingecko", "ETH")
+
+    points = metric_points(reader)
+    assert points["race.market_data.dropped"] == [({"provider": "coingecko", "symbol": "BTC"}, 5)]
+    assert points["race.market_data.unusable"] == [({"provider": "coingecko", "symbol": "ETH"}, 1)]

@@ -143,3 +143,36 @@ def test_the_timer_rides_out_an_outage_and_backfills_the_gap(
         )
         prices = [(c.open, c.high, c.low, c.close) for c in candles]
         assert prices == [(c.open, c.high, c.low, c.close) for c in expected], f"{symbol}: not the real prices"
+
+
+def test_a_live_answer_of_a_granularity_the_race_cannot_use_is_loud_down_to_api_health(
+    race: tuple[Container, FakeTime], standin: CoinGeckoStandIn
+) -> None:
+    import asyncio
+
+    import httpx
+
+    from shared.api.app import create_app
+
+    container, fake_time = race
+    container.market_data = make_provider(standin, fake_time, BreakerFailures=10)
+    standin.granularity_ms = 8 * 30 * 60 * 1000  # 4-hour rows for the 1h race: nothing honest can be built
+
+    report = handle_market_data_timer(Timer(), container, clock=lambda: standin.now)
+
+    assert report["stored"] == 0
+    assert sorted(report["errors"]) == SYMBOLS
+    assert all("CoinGecko answered 4h candles" in e for e in report["errors"].values())
+    assert {d["reason"] for d in report["dropped"]} == {"4h candles cannot make 1h candles"}
+
+    async def health() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(lambda: container))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.get("/api/health")
+
+    response = asyncio.run(health())
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["market_data"] == "degraded"
+    assert "no usable candles for" in body["details"]["market_data"]
