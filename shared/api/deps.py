@@ -82,6 +82,7 @@ AdminDep = Annotated[None, Depends(require_admin_key)]
 
 
 DEFAULT_PAGE_SIZE = 50
+MAX_OFFSET = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,8 @@ def get_page_params(
     limit: Annotated[
         int | None, Query(ge=1, description="Items per page (default 50, at most Api__MaxPageSize).")
     ] = None,
-    offset: Annotated[int, Query(ge=0, description="Items to skip, newest first.")] = 0,
+    # Bounded to a SQL INTEGER: the database drivers cannot bind 2**63 (it was a 500).
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip, newest first.")] = 0,
 ) -> PageParams:
     max_page_size = settings.api.max_page_size
     if limit is None:
