@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.api.contract import HeadAsGetMiddleware, TrailingSlashMiddleware, settings_openapi
 from shared.api.deps import ContainerProvider
 from shared.api.errors import install_error_handlers
 from shared.api.routes import admin, agents, health, leaderboard, market
@@ -43,12 +44,16 @@ def create_app(container_provider: ContainerProvider) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
+        redirect_slashes=False,  # TrailingSlashMiddleware redirects, with a relative location
     )
     app.state.container_provider = container_provider
     app.include_router(health.router, prefix=API_PREFIX, responses=_error_responses(500))
     for router in (leaderboard.router, agents.router, market.router, admin.router):
         app.include_router(router, prefix=API_PREFIX, responses=_error_responses(422, 500, 503))
     install_error_handlers(app)
+    app.openapi = settings_openapi(app, lambda: container_provider().settings)  # type: ignore[method-assign]
+    app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(TrailingSlashMiddleware)
     # Added last so it is outermost: error responses (401, 404, 500) carry CORS headers too.
     app.add_middleware(SettingsCorsMiddleware, origins_provider=lambda: _cors_origins(container_provider))
     return app

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from shared.api.contract import SETTING
 from shared.api.deps import EndQuery, PageDep, QueriesDep, SettingsDep, StartQuery, ensure_time_range
 from shared.api.errors import InvalidRequestError, NotFoundError
 from shared.api.schemas import (
@@ -54,7 +55,12 @@ def read_agent_equity(
     start: StartQuery = None,
     end: EndQuery = None,
     max_points: Annotated[
-        int | None, Query(ge=2, description="Downsample to at most this many points (<= Api__MaxEquityPoints).")
+        int | None,
+        Query(
+            ge=2,
+            description="Downsample to at most this many points (<= Api__MaxEquityPoints).",
+            json_schema_extra={SETTING: "max_equity_points"},
+        ),
     ] = None,
 ) -> EquitySeriesPublic:
     """The equity curve, oldest first, downsampled to `max_points`."""
