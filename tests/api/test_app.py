@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import httpx
 import pytest
@@ -122,3 +123,16 @@ async def test_an_unexpected_error_is_a_generic_500_that_is_logged(
     assert "secret" not in response.text
     assert response.headers["access-control-allow-origin"] == DASHBOARD_ORIGIN
     assert any("unhandled error serving GET /api/market/prices" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_docs_load_every_asset_from_the_app_itself(client: httpx.AsyncClient) -> None:
+    page = await client.get("/api/docs")
+
+    assert page.status_code == 200
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
+    assert urls
+    assert all(url.startswith("/api/") for url in urls), urls
+    for url in urls:
+        assert (await client.get(url)).status_code == 200, url
+    script = await client.get("/api/docs/assets/swagger-ui-bundle.js")
+    assert script.headers["content-type"].startswith(("text/javascript", "application/javascript"))
