@@ -225,7 +225,8 @@ class DecisionPublic(_Public):
     status: str
     reasoning: str
     confidence: float | None
-    hold_reason: str | None
+    hold_reason: str | None = Field(description="Why the agent held, in our words (the raw text is not public).")
+    hold_code: str | None = Field(None, description="A stable code of the hold reason, e.g. `rate_limited`.")
     orders: list[dict[str, Any]]
     rejections: list[dict[str, Any]]
     trades: int
@@ -239,7 +240,18 @@ class DecisionPublic(_Public):
 
     @classmethod
     def from_row(cls, row: DecisionRow) -> DecisionPublic:
-        return cls.model_validate(row)
+        from shared.api.redaction import classify_hold, public_reasoning
+
+        public = cls.model_validate(row)
+        if row.hold_reason is None:
+            return public
+        hold = classify_hold(row.hold_reason)
+        update = {
+            "hold_reason": hold.message,
+            "hold_code": hold.code,
+            "reasoning": public_reasoning(row.reasoning, hold),
+        }
+        return public.model_copy(update=update)
 
 
 class TradesPagePublic(_Public):
