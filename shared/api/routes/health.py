@@ -17,9 +17,10 @@ router = APIRouter(tags=["health"])
 
 CRITICAL = ("configuration", "database")
 PROBE_CACHE_S = 5.0
-_clock = time.monotonic
 """How long one round of probes answers every caller: health is public, so it must not be a way to load the
 database, ml_service and Redis with one request each."""
+
+_clock = time.monotonic
 
 
 @dataclass
