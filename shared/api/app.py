@@ -131,7 +131,8 @@ class SettingsCorsMiddleware:
                         self.app,
                         allow_origins=origins,
                         allow_methods=["GET", "POST", "OPTIONS"],
-                        allow_headers=["Content-Type", "x-admin-key", "x-functions-key"],
+                        allow_headers=["Content-Type", "If-None-Match", "x-admin-key", "x-functions-key"],
+                        expose_headers=["ETag", "x-request-id"],
                         max_age=600,
                     )
         return self._cors
