@@ -16,6 +16,8 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(RUN_STAMP): $(PY) requirements.txt requirements-local.txt ml_service/requirements.txt
+	@echo "Installing the race's Python dependencies into $(VENV): FastAPI, SQLAlchemy, uvicorn, and torch (CPU)"
+	@echo "for the ML agent's service (requirements-local.txt). The first time takes a few quiet minutes."
 	$(PY) -m pip install --quiet -r requirements-local.txt
 	touch $(RUN_STAMP)
 
@@ -25,6 +27,7 @@ $(LLM_STAMP): $(RUN_STAMP) requirements-llm.txt
 	touch $(LLM_STAMP)
 
 $(STAMP): $(RUN_STAMP) $(LLM_STAMP) requirements-dev.txt
+	@echo "Installing the test and lint tools into $(VENV) (requirements-dev.txt)"
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 

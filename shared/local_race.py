@@ -402,6 +402,16 @@ def _port_is_free(host: str, port: int) -> bool:
         return True
 
 
+class OneLineFormatter(logging.Formatter):
+    """Leaves out tracebacks (other handlers, e.g. telemetry, still get them from the record)."""
+
+    def formatException(self, ei: object) -> str:
+        return ""
+
+    def formatStack(self, stack_info: str) -> str:
+        return ""
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the AI Trading Race locally on replayed 2024 candles.")
     parser.add_argument("--cycles", type=int, default=None, help="stop after this many cycles")
@@ -426,6 +436,9 @@ def main(argv: list[str] | None = None) -> None:
         level=settings.log_level if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # an error is one line between the cycle lines; its traceback is for --verbose
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     scale = settings.race.cycle_minutes / 60
     options = LocalRaceOptions(
         seconds_per_cycle=args.seconds_per_cycle

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
 from shared.adapters.resilience import BreakerState, CircuitBreaker
 
 if TYPE_CHECKING:
-    from shared.bootstrap import Container
+    from shared.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,20 @@ def ml_service_check(base_url: str, http_factory: HttpFactory | None = None) -> 
     return "unavailable", f"not ready (HTTP {response.status_code})"
 
 
-def dependency_checks(container: Container, *, http_factory: HttpFactory | None = None) -> dict[str, Check]:
+class HealthSources(Protocol):
+    """What the checks read (the bootstrap's Container has it): this module never imports the bootstrap."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def market_data(self) -> Any: ...
+
+    @property
+    def agent_clients(self) -> Any: ...
+
+
+def dependency_checks(container: HealthSources, *, http_factory: HttpFactory | None = None) -> dict[str, Check]:
     checks: dict[str, Check] = {}
     probes: list[tuple[str, Callable[[], Check | dict[str, Check]]]] = [
         ("market_data", lambda: market_data_check(container.market_data)),

@@ -12,9 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from starlette.middleware.cors import CORSMiddleware
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.api.contract import HeadAsGetMiddleware, TrailingSlashMiddleware, settings_openapi
 from shared.api.deps import ContainerProvider
 from shared.api.errors import install_error_handlers
 from shared.api.routes import admin, agents, health, leaderboard, market
@@ -41,17 +45,42 @@ def create_app(container_provider: ContainerProvider) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served by `_mount_docs` from local assets, never a CDN
         redoc_url=None,
+        redirect_slashes=False,  # TrailingSlashMiddleware redirects, with a relative location
     )
     app.state.container_provider = container_provider
     app.include_router(health.router, prefix=API_PREFIX, responses=_error_responses(500))
     for router in (leaderboard.router, agents.router, market.router, admin.router):
         app.include_router(router, prefix=API_PREFIX, responses=_error_responses(422, 500, 503))
+    _mount_docs(app)
     install_error_handlers(app)
+    app.openapi = settings_openapi(app, lambda: container_provider().settings)  # type: ignore[method-assign]
+    app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(TrailingSlashMiddleware)
     # Added last so it is outermost: error responses (401, 404, 500) carry CORS headers too.
     app.add_middleware(SettingsCorsMiddleware, origins_provider=lambda: _cors_origins(container_provider))
     return app
+
+
+DOCS_ASSETS = f"{API_PREFIX}/docs/assets"
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Swagger UI at /api/docs with its scripts and styles served from the installed bundle (works offline)."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=f"{API_PREFIX}/openapi.json",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
 
 
 _ERROR_DESCRIPTIONS = {
@@ -102,7 +131,8 @@ class SettingsCorsMiddleware:
                         self.app,
                         allow_origins=origins,
                         allow_methods=["GET", "POST", "OPTIONS"],
-                        allow_headers=["Content-Type", "x-admin-key", "x-functions-key"],
+                        allow_headers=["Content-Type", "If-None-Match", "x-admin-key", "x-functions-key"],
+                        expose_headers=["ETag", "x-request-id"],
                         max_age=600,
                     )
         return self._cors

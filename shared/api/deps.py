@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 
+from shared.api.contract import SETTING
 from shared.api.errors import ForbiddenError, InvalidRequestError, ServiceUnavailableError, UnauthorizedError
 from shared.api.schemas import UtcDatetime
 from shared.bootstrap import Container
@@ -67,13 +68,16 @@ def require_admin_key(
     x_admin_key: Annotated[str | None, Header(description="The admin key (Api__AdminKey).")] = None,
     x_functions_key: Annotated[str | None, Header(description="Alternative header for the admin key.")] = None,
 ) -> None:
+    check_admin_key(settings, x_admin_key or x_functions_key)
+
+
+def check_admin_key(settings: Settings, presented: str | None) -> None:
     configured = settings.api.admin_key
     if configured is None:
         raise ForbiddenError("admin endpoints disabled: set Api__AdminKey")
-    presented = x_admin_key or x_functions_key
     if not presented:
         raise UnauthorizedError("missing admin key: send it in the x-admin-key header")
-    # Compare bytes: compare_digest on str rejects non-ASCII input with a TypeError (a 500 for bad input).
+    # Constant time, on bytes: compare_digest on str rejects non-ASCII input with a TypeError (a 500).
     if not hmac.compare_digest(presented.encode(), configured.get_secret_value().encode()):
         raise UnauthorizedError("invalid admin key")
 
@@ -82,6 +86,7 @@ AdminDep = Annotated[None, Depends(require_admin_key)]
 
 
 DEFAULT_PAGE_SIZE = 50
+MAX_OFFSET = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +98,15 @@ class PageParams:
 def get_page_params(
     settings: SettingsDep,
     limit: Annotated[
-        int | None, Query(ge=1, description="Items per page (default 50, at most Api__MaxPageSize).")
+        int | None,
+        Query(
+            ge=1,
+            description="Items per page (default 50, at most Api__MaxPageSize).",
+            json_schema_extra={SETTING: "max_page_size"},
+        ),
     ] = None,
-    offset: Annotated[int, Query(ge=0, description="Items to skip, newest first.")] = 0,
+    # Bounded to a SQL INTEGER: the database drivers cannot bind 2**63 (it was a 500).
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip, newest first.")] = 0,
 ) -> PageParams:
     max_page_size = settings.api.max_page_size
     if limit is None:

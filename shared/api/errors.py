@@ -7,6 +7,7 @@ names nothing internal (the details go to the log, where Application Insights pi
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -16,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared import correlation
 
 logger = logging.getLogger(__name__)
 
@@ -129,9 +132,24 @@ class UnhandledErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_tracking_start)
-        except Exception:
-            logger.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
+        except Exception as exc:
+            # One line a failure, with an id the caller sees too (x-request-id); the traceback rides on the record
+            # for telemetry and --verbose, and the local race's console leaves it out.
+            request_id = correlation.invocation_id.get() or uuid.uuid4().hex[:12]
+            logger.error(
+                "request %s %s failed: %s [request %s]",
+                scope.get("method"),
+                scope.get("path"),
+                type(exc).__name__,
+                request_id,
+                exc_info=exc,
+                extra={"request_id": request_id},
+            )
             if response_started:
                 raise  # the status line is gone already: nothing better to send than a broken response
-            response = JSONResponse(INTERNAL_ERROR_BODY, status_code=HTTPStatus.INTERNAL_SERVER_ERROR)
+            response = JSONResponse(
+                INTERNAL_ERROR_BODY,
+                status_code=HTTPStatus.INTERNAL_SERVER_ERROR,
+                headers={"x-request-id": request_id},
+            )
             await response(scope, receive, send)

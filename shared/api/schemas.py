@@ -49,16 +49,25 @@ Money = Annotated[
 _LOST_PLUS_OFFSET = re.compile(r" (\d{2}:?\d{2})$")
 
 
+# ISO 8601 only: pydantic would also read "0.5" or 1700000000 as seconds since 1970.
+_ISO_DATE_START = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
 def _restore_lost_plus(value: object) -> object:
-    if isinstance(value, str):
-        return _LOST_PLUS_OFFSET.sub(r"+\1", value.strip())
-    return value
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE_START.match(value.strip()):
+        raise ValueError("an ISO 8601 time is required, e.g. 2024-01-02T00:00:00Z")
+    return _LOST_PLUS_OFFSET.sub(r"+\1", value.strip())
 
 
 def _require_timezone(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("a timezone is required (race times are UTC), e.g. 2024-01-02T00:00:00Z")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise ValueError("the time is out of range once converted to UTC") from None
 
 
 UtcDatetime = Annotated[
@@ -216,7 +225,8 @@ class DecisionPublic(_Public):
     status: str
     reasoning: str
     confidence: float | None
-    hold_reason: str | None
+    hold_reason: str | None = Field(description="Why the agent held, in our words (the raw text is not public).")
+    hold_code: str | None = Field(None, description="A stable code of the hold reason, e.g. `rate_limited`.")
     orders: list[dict[str, Any]]
     rejections: list[dict[str, Any]]
     trades: int
@@ -230,7 +240,18 @@ class DecisionPublic(_Public):
 
     @classmethod
     def from_row(cls, row: DecisionRow) -> DecisionPublic:
-        return cls.model_validate(row)
+        from shared.api.redaction import classify_hold, public_reasoning
+
+        public = cls.model_validate(row)
+        if row.hold_reason is None:
+            return public
+        hold = classify_hold(row.hold_reason)
+        update = {
+            "hold_reason": hold.message,
+            "hold_code": hold.code,
+            "reasoning": public_reasoning(row.reasoning, hold),
+        }
+        return public.model_copy(update=update)
 
 
 class TradesPagePublic(_Public):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import httpx
@@ -177,3 +178,30 @@ async def test_bad_page_is_422(
 
 def test_fixture_times_are_utc() -> None:
     assert T0.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("provider error: 401 {'error': 'invalid key sk-live-LEAKED123'}", "provider_error"),
+        ("rate limited", "rate_limited"),
+        ("error: RuntimeError: connect to db-secret.internal:5432 failed", "agent_error"),
+        ("ML service unavailable: http://ml.internal/predict?key=LEAKED123", "ml_service_error"),
+        ("something new LEAKED123", "unavailable"),
+    ],
+)
+async def test_decisions_serve_a_classified_hold_never_the_raw_text(
+    client: httpx.AsyncClient, container: FakeContainer, raw: str, code: str
+) -> None:
+    rows = container.queries.decisions_by_agent[1]
+    rows[0] = dataclasses.replace(rows[0], status="hold_fallback", hold_reason=raw, reasoning=f"HOLD: {raw}")
+
+    response = await client.get("/api/agents/1/decisions")
+
+    assert response.status_code == 200
+    assert "LEAKED123" not in response.text
+    assert "internal" not in response.text
+    first = response.json()["items"][0]
+    assert first["hold_code"] == code
+    assert first["reasoning"] == f"HOLD: {first['hold_reason']}"
+    assert response.json()["items"][1]["hold_code"] is None

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import sys
 
 import httpx
 import pytest
@@ -121,4 +123,32 @@ async def test_an_unexpected_error_is_a_generic_500_that_is_logged(
     assert response.json() == {"error": {"code": "internal_error", "message": "internal server error"}}
     assert "secret" not in response.text
     assert response.headers["access-control-allow-origin"] == DASHBOARD_ORIGIN
-    assert any("unhandled error serving GET /api/market/prices" in r.getMessage() for r in caplog.records)
+    request_id = response.headers["x-request-id"]
+    (record,) = [r for r in caplog.records if r.name == "shared.api.errors"]
+    assert record.getMessage() == f"request GET /api/market/prices failed: RuntimeError [request {request_id}]"
+    assert record.exc_info is not None  # for telemetry and --verbose
+
+
+def test_the_race_console_prints_an_error_as_one_line() -> None:
+    from shared.local_race import OneLineFormatter
+
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "request failed", None, sys.exc_info())
+
+    assert OneLineFormatter("%(levelname)s %(message)s").format(record) == "ERROR request failed"
+    assert "Traceback" in logging.Formatter("%(message)s").format(record)  # other handlers still get it
+
+
+async def test_the_docs_load_every_asset_from_the_app_itself(client: httpx.AsyncClient) -> None:
+    page = await client.get("/api/docs")
+
+    assert page.status_code == 200
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
+    assert urls
+    assert all(url.startswith("/api/") for url in urls), urls
+    for url in urls:
+        assert (await client.get(url)).status_code == 200, url
+    script = await client.get("/api/docs/assets/swagger-ui-bundle.js")
+    assert script.headers["content-type"].startswith(("text/javascript", "application/javascript"))

@@ -84,3 +84,21 @@ def test_the_openapi_schema_documents_the_health_states() -> None:
     health = schema["components"]["schemas"]["HealthPublic"]
     assert health["properties"]["status"]["enum"] == ["ok", "degraded", "unavailable"]
     assert "details" in health["properties"]
+
+
+async def test_health_probes_once_every_few_seconds_whatever_the_callers(
+    client: httpx.AsyncClient, container: FakeContainer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.api.routes import health
+
+    now = [1000.0]
+    monkeypatch.setattr(health, "_clock", lambda: now[0])
+    for _ in range(5):
+        assert (await client.get("/api/health")).status_code == 200
+    assert len(container.queries.calls_to("ping")) == 1
+
+    container.queries.ping_error = ConnectionError("down")
+    assert (await client.get("/api/health")).status_code == 200  # still the cached answer
+    now[0] += health.PROBE_CACHE_S
+    assert (await client.get("/api/health")).status_code == 503
+    assert len(container.queries.calls_to("ping")) == 2

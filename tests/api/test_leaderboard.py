@@ -37,3 +37,16 @@ async def test_leaderboard_ranks_agents_by_equity(client: httpx.AsyncClient, con
     assert (llm["provider"], llm["prompt_tokens"], llm["completion_tokens"]) == ("llama", 58_560, 7_200)
     assert llm["llm_cost_usd"] == "0.04024800"
     assert container.queries.calls_to("agent_summaries") == [{"starting_cash": 100000}]
+
+
+@pytest.mark.parametrize("path", ["/api/leaderboard", "/api/agents"])
+async def test_an_unchanged_view_is_a_304_to_its_etag(client: httpx.AsyncClient, path: str) -> None:
+    first = await client.get(path)
+    tag = first.headers["etag"]
+
+    again = await client.get(path, headers={"if-none-match": tag})
+    other = await client.get(path, headers={"if-none-match": '"stale"'})
+
+    assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", tag)
+    assert other.status_code == 200
+    assert other.json() == first.json()

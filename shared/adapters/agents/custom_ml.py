@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import httpx
 from pydantic import ValidationError
 
+from shared.adapters.echo_scrub import scrub_echo
 from shared.adapters.http import tls_context
 from shared.adapters.resilience import (
     CircuitBreaker,
@@ -202,7 +203,7 @@ async def _post_once(client: httpx.AsyncClient, call: _Call, timeout_s: float) -
     status = response.status_code
     if status < 400:
         return response
-    message = f"HTTP {status}: {_error_message(response)}"
+    message = f"HTTP {status}: {scrub_echo(_error_message(response), response)}"  # a 401 body may repeat the key
     # 409: the first request with this Idempotency-Key is still computing; asking again soon gets its answer.
     if status in (409, 429) or status >= 500:
         raise TransientError(message, status=status, retry_after=retry_hint(response.headers))

@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 import httpx
 
+from shared.adapters.echo_scrub import scrub_echo
 from shared.adapters.http import tls_context
 from shared.adapters.market_data.coingecko_mapping import (
     CoinGeckoResponseError,
@@ -226,6 +227,7 @@ class CoinGeckoClient:
             except ValueError as exc:
                 raise CoinGeckoResponseError(f"{path}: 200 with a body that is not JSON: {exc}") from exc
         code, message = _error_details(response)
+        message = scrub_echo(message, response)  # a 401 body may repeat the key
         detail = f"{path}: HTTP {status}" + (f" error_code {code}" if code is not None else "") + f": {message}"
         if status == 429:
             hint = retry_hint(response.headers)

@@ -6,21 +6,49 @@ twice. Protected by `Api__AdminKey`: the Functions host lets every request throu
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from shared.api.deps import ContainerDep, require_admin_key
-from shared.api.errors import InvalidRequestError
+from shared.api.deps import ContainerDep, check_admin_key, require_admin_key
+from shared.api.errors import InvalidRequestError, ServiceUnavailableError
 from shared.api.schemas import ErrorPublic, JobReportPublic, JobRequest, UtcDatetime
+
+logger = logging.getLogger(__name__)
+
+
+class KeyFirstRoute(APIRoute):
+    """Checks the admin key before FastAPI reads the body: no key is a 401 whatever the body holds."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def key_first(request: Request) -> Response:
+            try:
+                settings = request.app.state.container_provider().settings
+            except Exception:
+                logger.exception("the application container could not be built")
+                raise ServiceUnavailableError(
+                    "the service is not ready: its configuration could not be loaded"
+                ) from None
+            check_admin_key(settings, request.headers.get("x-admin-key") or request.headers.get("x-functions-key"))
+            return await handler(request)
+
+        return key_first
+
 
 router = APIRouter(
     prefix="/admin/jobs",
     tags=["admin"],
-    dependencies=[Depends(require_admin_key)],
+    route_class=KeyFirstRoute,
+    dependencies=[Depends(require_admin_key)],  # documents the headers (and checks again, cheaply)
     responses={
+        400: {"model": ErrorPublic, "description": "The body could not be read."},
         401: {"model": ErrorPublic, "description": "Missing or wrong admin key (x-admin-key header)."},
         403: {"model": ErrorPublic, "description": "Admin endpoints are disabled: Api__AdminKey is not set."},
     },

@@ -3,10 +3,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 
+from shared.api.contract import SETTING
 from shared.api.deps import EndQuery, PageDep, QueriesDep, SettingsDep, StartQuery, ensure_time_range
 from shared.api.errors import InvalidRequestError, NotFoundError
+from shared.api.etag import ETAG_RESPONSES, etag_json
 from shared.api.schemas import (
     AgentPublic,
     AgentsPublic,
@@ -31,11 +33,12 @@ def ensure_agent_exists(queries: RaceQueries, agent_id: int, *, starting_cash: D
         raise NotFoundError(f"agent {agent_id} not found")
 
 
-@router.get("")
-def read_agents(queries: QueriesDep, settings: SettingsDep) -> AgentsPublic:
+@router.get("", response_model=AgentsPublic, responses=ETAG_RESPONSES)
+def read_agents(request: Request, queries: QueriesDep, settings: SettingsDep) -> Response:
     """Every agent, active or not, with its cash, latest equity and totals."""
     summaries = queries.agent_summaries(starting_cash=settings.race.starting_cash)
-    return AgentsPublic(items=[AgentPublic.from_summary(s) for s in summaries], total=len(summaries))
+    agents = AgentsPublic(items=[AgentPublic.from_summary(s) for s in summaries], total=len(summaries))
+    return etag_json(request, agents)
 
 
 @router.get("/{agent_id}", responses={404: {"model": ErrorPublic, "description": "Unknown agent."}})
@@ -54,7 +57,12 @@ def read_agent_equity(
     start: StartQuery = None,
     end: EndQuery = None,
     max_points: Annotated[
-        int | None, Query(ge=2, description="Downsample to at most this many points (<= Api__MaxEquityPoints).")
+        int | None,
+        Query(
+            ge=2,
+            description="Downsample to at most this many points (<= Api__MaxEquityPoints).",
+            json_schema_extra={SETTING: "max_equity_points"},
+        ),
     ] = None,
 ) -> EquitySeriesPublic:
     """The equity curve, oldest first, downsampled to `max_points`."""

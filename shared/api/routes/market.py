@@ -4,6 +4,7 @@ from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Path, Query
 
+from shared.api.contract import SETTING
 from shared.api.deps import EndQuery, QueriesDep, SettingsDep, StartQuery, ensure_time_range
 from shared.api.errors import InvalidRequestError, NotFoundError
 from shared.api.schemas import CandlePublic, CandlesPublic, ErrorPublic, PricePublic, PricesPublic
@@ -28,16 +29,31 @@ def read_candles(
     symbol: Symbol,
     queries: QueriesDep,
     settings: SettingsDep,
-    interval: Annotated[CandleInterval, Query(description="Candle length.")] = "1h",
+    interval: Annotated[
+        CandleInterval,
+        Query(
+            description="Candle length: the one the market data is stored at.", json_schema_extra={SETTING: "interval"}
+        ),
+    ] = "1h",
     start: StartQuery = None,
     end: EndQuery = None,
-    limit: Annotated[int | None, Query(ge=1, description="At most this many candles (<= Api__MaxCandles).")] = None,
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            description="At most this many candles (<= Api__MaxCandles).",
+            json_schema_extra={SETTING: "max_candles"},
+        ),
+    ] = None,
 ) -> CandlesPublic:
     """Stored candles of one asset, oldest first."""
     ensure_time_range(start, end)
     max_candles = settings.api.max_candles
     if limit is not None and limit > max_candles:
         raise InvalidRequestError(f"query.limit: must be at most {max_candles}, got {limit}")
+    stored = settings.market_data.interval
+    if interval != stored:
+        raise InvalidRequestError(f"query.interval: only {stored} candles are stored, got {interval}")
     symbol = symbol.upper()
     if symbol not in queries.known_symbols():
         raise NotFoundError(f"unknown symbol {symbol!r}")

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
+from shared.adapters.echo_scrub import scrub_echo
 from shared.adapters.resilience import (
     CallTimeoutError,
     PermanentError,
@@ -151,6 +152,8 @@ class ChatCompletionsClient:
 
 def _read_response(response: httpx.Response) -> ChatCompletion:
     status, text = response.status_code, response.text
+    if status >= 400:
+        text = scrub_echo(text, response)  # a 401 body may repeat the key
     if status == 429:
         raise RateLimitedError(
             f"HTTP 429: {_error_message(text)}", status=status, retry_after=retry_hint(response.headers, text)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -27,7 +27,6 @@ from shared.domain.model import Agent, AgentProvider
 from shared.services.ports import AgentModelClient
 
 if TYPE_CHECKING:
-    from shared.adapters.agents.factory import AgentClientRegistry
     from shared.config import LlmSettings, Settings
 
 CONNECT_TIMEOUT_S = 5.0
@@ -172,7 +171,13 @@ def _client(
     )
 
 
-def register_llm_providers(registry: AgentClientRegistry) -> SharedProviderResources:
+class ClientRegistrar(Protocol):
+    """Where builders are registered (the factory's AgentClientRegistry): this module never imports the factory."""
+
+    def register(self, provider: str, builder: Callable[[Agent, Settings], AgentModelClient]) -> None: ...
+
+
+def register_llm_providers(registry: ClientRegistrar) -> SharedProviderResources:
     """Register `llama`, `openai` and `azure_openai` on the registry, sharing one set of limiters/breakers."""
     shared = SharedProviderResources()
     registry.register(AgentProvider.LLAMA, lambda agent, settings: build_llama_client(agent, settings, shared=shared))
