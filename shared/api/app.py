@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.api.deps import ContainerProvider
 from shared.api.errors import install_error_handlers
+from shared.api.etag import ETagMiddleware
 from shared.api.routes import admin, agents, health, leaderboard, market
 from shared.api.schemas import ErrorPublic
 
@@ -49,6 +50,8 @@ def create_app(container_provider: ContainerProvider) -> FastAPI:
     for router in (leaderboard.router, agents.router, market.router, admin.router):
         app.include_router(router, prefix=API_PREFIX, responses=_error_responses(422, 500, 503))
     install_error_handlers(app)
+    # Polling clients (the dashboard) revalidate with If-None-Match: unchanged answers are bodiless 304s.
+    app.add_middleware(ETagMiddleware, prefixes=(f"{API_PREFIX}/",))
     # Added last so it is outermost: error responses (401, 404, 500) carry CORS headers too.
     app.add_middleware(SettingsCorsMiddleware, origins_provider=lambda: _cors_origins(container_provider))
     return app
