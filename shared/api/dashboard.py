@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.exceptions import HTTPException
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -27,7 +27,8 @@ class SinglePageApp(StaticFiles):
             response = await super().get_response(path, scope)
         except HTTPException as exc:
             if exc.status_code != 404 or path.startswith("assets/"):
-                raise
+                # Answered here: outside the API there is no exception middleware to turn it into a response.
+                return PlainTextResponse("Not Found", status_code=exc.status_code)
             response = await super().get_response("index.html", scope)
         if path.startswith("assets/") and response.status_code == 200:
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"

@@ -114,6 +114,16 @@ test("a phone-width viewport has no horizontal scroll", async () => {
   }
 });
 
+test("the checked-in API types match the document the race serves", async () => {
+  const { default: openapiTS, astToString } = await import("openapi-typescript");
+  const { readFileSync } = await import("node:fs");
+  const served = await (await fetch(`${race.url}/api/openapi.json`)).json();
+  const generated = astToString(await openapiTS(served));
+  const checkedIn = readFileSync(new URL("../src/api/schema.d.ts", import.meta.url), "utf8");
+  const body = (text) => text.slice(text.indexOf("export "));
+  assert.equal(body(checkedIn), body(generated), "src/api/schema.d.ts is stale: run `npm run gen:api` in web/");
+});
+
 test("the API going down shows the banner and keeps the last data", async () => {
   await page.goto(race.url + "/");
   await page.getByTestId("leaderboard").waitFor();

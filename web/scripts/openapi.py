@@ -10,4 +10,4 @@ def _no_container() -> None:
     raise RuntimeError("the OpenAPI document needs no container")
 
 
-json.dump(create_app(_no_container).openapi(), sys.stdout, indent=2, sort_keys=True)  # type: ignore[arg-type]
+json.dump(create_app(_no_container).openapi(), sys.stdout, indent=2)  # type: ignore[arg-type]

@@ -4,60 +4,41 @@
  */
 
 export interface paths {
-    "/api/admin/jobs/equity-snapshot": {
+    "/api/health": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get?: never;
-        put?: never;
         /**
-         * Trigger Equity Snapshot
-         * @description Mark every portfolio to market at `at`, as the equity timer does.
+         * Read Health
+         * @description Each dependency's status. 503 only when a critical one (configuration, database) is down; any other
+         *     problem (market data, a model provider's open circuit, the ML service) is "degraded" with 200.
          */
-        post: operations["trigger_equity_snapshot_api_admin_jobs_equity_snapshot_post"];
+        get: operations["read_health_api_health_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/admin/jobs/market-data": {
+    "/api/leaderboard": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get?: never;
-        put?: never;
         /**
-         * Trigger Market Data
-         * @description Fetch and store candles up to `at`, as the market-data timer does.
+         * Read Leaderboard
+         * @description Agents ranked by equity (best first), with return, max drawdown, trades and fees.
          */
-        post: operations["trigger_market_data_api_admin_jobs_market_data_post"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/admin/jobs/run-agents": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
+        get: operations["read_leaderboard_api_leaderboard_get"];
         put?: never;
-        /**
-         * Trigger Run Agents
-         * @description Run the decision cycle that `at` belongs to (a cycle already run changes nothing).
-         */
-        post: operations["trigger_run_agents_api_admin_jobs_run_agents_post"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -93,26 +74,6 @@ export interface paths {
         };
         /** Read Agent */
         get: operations["read_agent_api_agents__agent_id__get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/agents/{agent_id}/decisions": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Read Agent Decisions
-         * @description Every decision with its reasoning, orders, rejections and cost, newest first.
-         */
-        get: operations["read_agent_decisions_api_agents__agent_id__decisions_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -161,7 +122,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/health": {
+    "/api/agents/{agent_id}/decisions": {
         parameters: {
             query?: never;
             header?: never;
@@ -169,31 +130,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Read Health
-         * @description Each dependency's status. 503 only when a critical one (configuration, database) is down; any other
-         *     problem (market data, a model provider's open circuit, the ML service) is "degraded" with 200.
+         * Read Agent Decisions
+         * @description Every decision with its reasoning, orders, rejections and cost, newest first.
          */
-        get: operations["read_health_api_health_get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/leaderboard": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Read Leaderboard
-         * @description Agents ranked by equity (best first), with return, max drawdown, trades and fees.
-         */
-        get: operations["read_leaderboard_api_leaderboard_get"];
+        get: operations["read_agent_decisions_api_agents__agent_id__decisions_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -242,14 +182,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/jobs/market-data": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Trigger Market Data
+         * @description Fetch and store candles up to `at`, as the market-data timer does.
+         */
+        post: operations["trigger_market_data_api_admin_jobs_market_data_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/jobs/run-agents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Trigger Run Agents
+         * @description Run the decision cycle that `at` belongs to (a cycle already run changes nothing).
+         */
+        post: operations["trigger_run_agents_api_admin_jobs_run_agents_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/jobs/equity-snapshot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Trigger Equity Snapshot
+         * @description Mark every portfolio to market at `at`, as the equity timer does.
+         */
+        post: operations["trigger_equity_snapshot_api_admin_jobs_equity_snapshot_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /** AgentPublic */
         AgentPublic: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Provider */
+            provider: string;
+            /** Model */
+            model: string;
+            /** Strategy */
+            strategy: string;
             /** Active */
             active: boolean;
+            /** Inactive Reason */
+            inactive_reason: string | null;
             /**
              * Cash
              * Format: decimal
@@ -257,15 +269,16 @@ export interface components {
              * @example 100000.00000000
              */
             cash: string;
-            /**
-             * Completion Tokens
-             * @description LLM completion tokens used so far.
-             */
-            completion_tokens: number;
             /** Equity */
             equity: string | null;
             /** Equity At */
             equity_at: string | null;
+            /** Return Pct */
+            return_pct: string | null;
+            /** Max Drawdown Pct */
+            max_drawdown_pct: string | null;
+            /** Trades */
+            trades: number;
             /**
              * Fees Paid
              * Format: decimal
@@ -273,23 +286,6 @@ export interface components {
              * @example 100000.00000000
              */
             fees_paid: string;
-            /** Id */
-            id: number;
-            /** Inactive Reason */
-            inactive_reason: string | null;
-            /**
-             * Llm Cost Usd
-             * Format: decimal
-             * @description Estimated LLM cost so far in USD, from the configured price table.
-             * @example 100000.00000000
-             */
-            llm_cost_usd: string;
-            /** Max Drawdown Pct */
-            max_drawdown_pct: string | null;
-            /** Model */
-            model: string;
-            /** Name */
-            name: string;
             /** Positions */
             positions: {
                 [key: string]: string;
@@ -299,14 +295,18 @@ export interface components {
              * @description LLM prompt tokens used so far, as the provider reported them (0 for non-LLM agents).
              */
             prompt_tokens: number;
-            /** Provider */
-            provider: string;
-            /** Return Pct */
-            return_pct: string | null;
-            /** Strategy */
-            strategy: string;
-            /** Trades */
-            trades: number;
+            /**
+             * Completion Tokens
+             * @description LLM completion tokens used so far.
+             */
+            completion_tokens: number;
+            /**
+             * Llm Cost Usd
+             * Format: decimal
+             * @description Estimated LLM cost so far in USD, from the configured price table.
+             * @example 100000.00000000
+             */
+            llm_cost_usd: string;
         };
         /** AgentsPublic */
         AgentsPublic: {
@@ -318,17 +318,22 @@ export interface components {
         /** CandlePublic */
         CandlePublic: {
             /**
-             * Close
-             * Format: decimal
-             * @description An exact decimal number, sent as a string to keep every digit.
-             * @example 100000.00000000
+             * Open Time
+             * Format: date-time
              */
-            close: string;
+            open_time: string;
             /**
              * Close Time
              * Format: date-time
              */
             close_time: string;
+            /**
+             * Open
+             * Format: decimal
+             * @description An exact decimal number, sent as a string to keep every digit.
+             * @example 100000.00000000
+             */
+            open: string;
             /**
              * High
              * Format: decimal
@@ -344,17 +349,12 @@ export interface components {
              */
             low: string;
             /**
-             * Open
+             * Close
              * Format: decimal
              * @description An exact decimal number, sent as a string to keep every digit.
              * @example 100000.00000000
              */
-            open: string;
-            /**
-             * Open Time
-             * Format: date-time
-             */
-            open_time: string;
+            close: string;
             /**
              * Volume
              * Format: decimal
@@ -365,70 +365,70 @@ export interface components {
         };
         /** CandlesPublic */
         CandlesPublic: {
+            /** Symbol */
+            symbol: string;
             /** Interval */
             interval: string;
             /** Items */
             items: components["schemas"]["CandlePublic"][];
-            /** Symbol */
-            symbol: string;
         };
         /** DecisionPublic */
         DecisionPublic: {
+            /** Id */
+            id: number;
             /** Agent Id */
             agent_id: number;
-            /** Completion Tokens */
-            completion_tokens: number | null;
-            /** Confidence */
-            confidence: number | null;
-            /** Cost Usd */
-            cost_usd: string | null;
             /**
              * Cycle Time
              * Format: date-time
              */
             cycle_time: string;
+            /** Status */
+            status: string;
+            /** Reasoning */
+            reasoning: string;
+            /** Confidence */
+            confidence: number | null;
+            /** Hold Reason */
+            hold_reason: string | null;
+            /** Orders */
+            orders: {
+                [key: string]: unknown;
+            }[];
+            /** Rejections */
+            rejections: {
+                [key: string]: unknown;
+            }[];
+            /** Trades */
+            trades: number;
+            /** Snapshot Sha256 */
+            snapshot_sha256: string;
             /** Data Staleness Seconds */
             data_staleness_seconds: number | null;
+            /** Latency Ms */
+            latency_ms: number | null;
+            /** Prompt Tokens */
+            prompt_tokens: number | null;
+            /** Completion Tokens */
+            completion_tokens: number | null;
+            /** Cost Usd */
+            cost_usd: string | null;
             /**
              * Decided At
              * Format: date-time
              */
             decided_at: string;
-            /** Hold Reason */
-            hold_reason: string | null;
-            /** Id */
-            id: number;
-            /** Latency Ms */
-            latency_ms: number | null;
-            /** Orders */
-            orders: {
-                [key: string]: unknown;
-            }[];
-            /** Prompt Tokens */
-            prompt_tokens: number | null;
-            /** Reasoning */
-            reasoning: string;
-            /** Rejections */
-            rejections: {
-                [key: string]: unknown;
-            }[];
-            /** Snapshot Sha256 */
-            snapshot_sha256: string;
-            /** Status */
-            status: string;
-            /** Trades */
-            trades: number;
         };
         /** DecisionsPagePublic */
         DecisionsPagePublic: {
             /** Items */
             items: components["schemas"]["DecisionPublic"][];
+            /** Total */
+            total: number;
             /** Limit */
             limit: number;
             /** Offset */
             offset: number;
-            /** Total */
-            total: number;
         };
         /** EquityPointPublic */
         EquityPointPublic: {
@@ -437,6 +437,13 @@ export interface components {
              * Format: date-time
              */
             at: string;
+            /**
+             * Equity
+             * Format: decimal
+             * @description An exact decimal number, sent as a string to keep every digit.
+             * @example 100000.00000000
+             */
+            equity: string;
             /**
              * Cash
              * Format: decimal
@@ -451,35 +458,28 @@ export interface components {
              * @example 100000.00000000
              */
             drawdown_pct: string;
-            /**
-             * Equity
-             * Format: decimal
-             * @description An exact decimal number, sent as a string to keep every digit.
-             * @example 100000.00000000
-             */
-            equity: string;
         };
         /** EquitySeriesPublic */
         EquitySeriesPublic: {
             /** Agent Id */
             agent_id: number;
+            /** Start */
+            start: string | null;
             /** End */
             end: string | null;
             /** Max Points */
             max_points: number;
             /** Points */
             points: components["schemas"]["EquityPointPublic"][];
-            /** Start */
-            start: string | null;
         };
         /** ErrorBodyPublic */
         ErrorBodyPublic: {
             /** Code */
             code: string;
-            /** Details */
-            details?: components["schemas"]["ErrorDetailPublic"][] | null;
             /** Message */
             message: string;
+            /** Details */
+            details?: components["schemas"]["ErrorDetailPublic"][] | null;
         };
         /** ErrorDetailPublic */
         ErrorDetailPublic: {
@@ -502,6 +502,11 @@ export interface components {
          *     `market_data`, `llm:<provider>:<model>`, `ml_client`, `ml_service`, ...); `details` says why, without secrets.
          */
         HealthPublic: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ok" | "degraded" | "unavailable";
             /** Checks */
             checks: {
                 [key: string]: "ok" | "degraded" | "unavailable";
@@ -513,14 +518,11 @@ export interface components {
             details: {
                 [key: string]: string;
             };
-            /**
-             * Status
-             * @enum {string}
-             */
-            status: "ok" | "degraded" | "unavailable";
         };
         /** JobReportPublic */
         JobReportPublic: {
+            /** Job */
+            job: string;
             /**
              * At
              * Format: date-time
@@ -528,8 +530,6 @@ export interface components {
             at: string;
             /** Cycle Time */
             cycle_time?: string | null;
-            /** Job */
-            job: string;
             /** Report */
             report: {
                 [key: string]: unknown;
@@ -545,19 +545,28 @@ export interface components {
         };
         /** LeaderboardEntryPublic */
         LeaderboardEntryPublic: {
-            /** Active */
-            active: boolean;
+            /** Rank */
+            rank: number;
             /** Agent Id */
             agent_id: number;
-            /**
-             * Completion Tokens
-             * @description LLM completion tokens used so far.
-             */
-            completion_tokens: number;
+            /** Name */
+            name: string;
+            /** Provider */
+            provider: string;
+            /** Model */
+            model: string;
+            /** Active */
+            active: boolean;
             /** Equity */
             equity: string | null;
             /** Equity At */
             equity_at: string | null;
+            /** Return Pct */
+            return_pct: string | null;
+            /** Max Drawdown Pct */
+            max_drawdown_pct: string | null;
+            /** Trades */
+            trades: number;
             /**
              * Fees Paid
              * Format: decimal
@@ -566,36 +575,25 @@ export interface components {
              */
             fees_paid: string;
             /**
+             * Prompt Tokens
+             * @description LLM prompt tokens used so far (0 for non-LLM agents).
+             */
+            prompt_tokens: number;
+            /**
+             * Completion Tokens
+             * @description LLM completion tokens used so far.
+             */
+            completion_tokens: number;
+            /**
              * Llm Cost Usd
              * Format: decimal
              * @description Estimated LLM cost so far in USD.
              * @example 100000.00000000
              */
             llm_cost_usd: string;
-            /** Max Drawdown Pct */
-            max_drawdown_pct: string | null;
-            /** Model */
-            model: string;
-            /** Name */
-            name: string;
-            /**
-             * Prompt Tokens
-             * @description LLM prompt tokens used so far (0 for non-LLM agents).
-             */
-            prompt_tokens: number;
-            /** Provider */
-            provider: string;
-            /** Rank */
-            rank: number;
-            /** Return Pct */
-            return_pct: string | null;
-            /** Trades */
-            trades: number;
         };
         /** LeaderboardPublic */
         LeaderboardPublic: {
-            /** Items */
-            items: components["schemas"]["LeaderboardEntryPublic"][];
             /**
              * Starting Cash
              * Format: decimal
@@ -603,14 +601,13 @@ export interface components {
              * @example 100000.00000000
              */
             starting_cash: string;
+            /** Items */
+            items: components["schemas"]["LeaderboardEntryPublic"][];
         };
         /** PricePublic */
         PricePublic: {
-            /**
-             * As Of
-             * Format: date-time
-             */
-            as_of: string;
+            /** Symbol */
+            symbol: string;
             /**
              * Price
              * Format: decimal
@@ -618,8 +615,11 @@ export interface components {
              * @example 100000.00000000
              */
             price: string;
-            /** Symbol */
-            symbol: string;
+            /**
+             * As Of
+             * Format: date-time
+             */
+            as_of: string;
         };
         /** PricesPublic */
         PricesPublic: {
@@ -628,6 +628,8 @@ export interface components {
         };
         /** TradePublic */
         TradePublic: {
+            /** Id */
+            id: number;
             /** Agent Id */
             agent_id: number;
             /**
@@ -635,22 +637,17 @@ export interface components {
              * Format: date-time
              */
             cycle_time: string;
+            /** Symbol */
+            symbol: string;
+            /** Side */
+            side: string;
             /**
-             * Fee
+             * Quantity
              * Format: decimal
              * @description An exact decimal number, sent as a string to keep every digit.
              * @example 100000.00000000
              */
-            fee: string;
-            /** Id */
-            id: number;
-            /**
-             * Notional
-             * Format: decimal
-             * @description An exact decimal number, sent as a string to keep every digit.
-             * @example 100000.00000000
-             */
-            notional: string;
+            quantity: string;
             /**
              * Price
              * Format: decimal
@@ -659,27 +656,30 @@ export interface components {
              */
             price: string;
             /**
-             * Quantity
+             * Notional
              * Format: decimal
              * @description An exact decimal number, sent as a string to keep every digit.
              * @example 100000.00000000
              */
-            quantity: string;
-            /** Side */
-            side: string;
-            /** Symbol */
-            symbol: string;
+            notional: string;
+            /**
+             * Fee
+             * Format: decimal
+             * @description An exact decimal number, sent as a string to keep every digit.
+             * @example 100000.00000000
+             */
+            fee: string;
         };
         /** TradesPagePublic */
         TradesPagePublic: {
             /** Items */
             items: components["schemas"]["TradePublic"][];
+            /** Total */
+            total: number;
             /** Limit */
             limit: number;
             /** Offset */
             offset: number;
-            /** Total */
-            total: number;
         };
     };
     responses: never;
@@ -690,26 +690,14 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    trigger_equity_snapshot_api_admin_jobs_equity_snapshot_post: {
+    read_health_api_health_get: {
         parameters: {
-            query?: {
-                /** @description When the job runs as of (default: now), with offset. */
-                at?: string | null;
-            };
-            header?: {
-                /** @description The admin key (Api__AdminKey). */
-                "x-admin-key"?: string | null;
-                /** @description Alternative header for the admin key. */
-                "x-functions-key"?: string | null;
-            };
+            query?: never;
+            header?: never;
             path?: never;
             cookie?: never;
         };
-        requestBody?: {
-            content: {
-                "application/json": components["schemas"]["JobRequest"] | null;
-            };
-        };
+        requestBody?: never;
         responses: {
             /** @description Successful Response */
             200: {
@@ -717,11 +705,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["JobReportPublic"];
+                    "application/json": components["schemas"]["HealthPublic"];
                 };
             };
-            /** @description Missing or wrong admin key (x-admin-key header). */
-            401: {
+            /** @description Unexpected error (details are logged, never returned). */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -729,8 +717,443 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorPublic"];
                 };
             };
-            /** @description Admin endpoints are disabled: Api__AdminKey is not set. */
-            403: {
+            /** @description A critical check failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HealthPublic"];
+                };
+            };
+        };
+    };
+    read_leaderboard_api_leaderboard_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeaderboardPublic"];
+                };
+            };
+            /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Unexpected error (details are logged, never returned). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description The database or configuration is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+        };
+    };
+    read_agents_api_agents_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentsPublic"];
+                };
+            };
+            /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Unexpected error (details are logged, never returned). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description The database or configuration is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+        };
+    };
+    read_agent_api_agents__agent_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The agent's numeric id. */
+                agent_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentPublic"];
+                };
+            };
+            /** @description Unknown agent. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Unexpected error (details are logged, never returned). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description The database or configuration is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+        };
+    };
+    read_agent_equity_api_agents__agent_id__equity_get: {
+        parameters: {
+            query?: {
+                /** @description Inclusive lower bound, ISO 8601 with an offset. */
+                start?: string | null;
+                /** @description Inclusive upper bound, ISO 8601 with an offset. */
+                end?: string | null;
+                /** @description Downsample to at most this many points (<= Api__MaxEquityPoints). */
+                max_points?: number | null;
+            };
+            header?: never;
+            path: {
+                /** @description The agent's numeric id. */
+                agent_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EquitySeriesPublic"];
+                };
+            };
+            /** @description Unknown agent. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Unexpected error (details are logged, never returned). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description The database or configuration is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+        };
+    };
+    read_agent_trades_api_agents__agent_id__trades_get: {
+        parameters: {
+            query?: {
+                /** @description Items per page (default 50, at most Api__MaxPageSize). */
+                limit?: number | null;
+                /** @description Items to skip, newest first. */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The agent's numeric id. */
+                agent_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TradesPagePublic"];
+                };
+            };
+            /** @description Unknown agent. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Unexpected error (details are logged, never returned). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description The database or configuration is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+        };
+    };
+    read_agent_decisions_api_agents__agent_id__decisions_get: {
+        parameters: {
+            query?: {
+                /** @description Items per page (default 50, at most Api__MaxPageSize). */
+                limit?: number | null;
+                /** @description Items to skip, newest first. */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The agent's numeric id. */
+                agent_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DecisionsPagePublic"];
+                };
+            };
+            /** @description Unknown agent. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Unexpected error (details are logged, never returned). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description The database or configuration is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+        };
+    };
+    read_prices_api_market_prices_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PricesPublic"];
+                };
+            };
+            /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Unexpected error (details are logged, never returned). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description The database or configuration is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+        };
+    };
+    read_candles_api_market__symbol__candles_get: {
+        parameters: {
+            query?: {
+                /** @description Candle length. */
+                interval?: "30m" | "1h" | "4h" | "1d";
+                /** @description Inclusive lower bound, ISO 8601 with an offset. */
+                start?: string | null;
+                /** @description Inclusive upper bound, ISO 8601 with an offset. */
+                end?: string | null;
+                /** @description At most this many candles (<= Api__MaxCandles). */
+                limit?: number | null;
+            };
+            header?: never;
+            path: {
+                /** @description e.g. BTC */
+                symbol: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CandlesPublic"];
+                };
+            };
+            /** @description Unknown symbol. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -921,14 +1344,26 @@ export interface operations {
             };
         };
     };
-    read_agents_api_agents_get: {
+    trigger_equity_snapshot_api_admin_jobs_equity_snapshot_post: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description When the job runs as of (default: now), with offset. */
+                at?: string | null;
+            };
+            header?: {
+                /** @description The admin key (Api__AdminKey). */
+                "x-admin-key"?: string | null;
+                /** @description Alternative header for the admin key. */
+                "x-functions-key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["JobRequest"] | null;
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {
@@ -936,11 +1371,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AgentsPublic"];
+                    "application/json": components["schemas"]["JobReportPublic"];
                 };
             };
-            /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
-            422: {
+            /** @description Missing or wrong admin key (x-admin-key header). */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -948,443 +1383,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorPublic"];
                 };
             };
-            /** @description Unexpected error (details are logged, never returned). */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description The database or configuration is unavailable. */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-        };
-    };
-    read_agent_api_agents__agent_id__get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The agent's numeric id. */
-                agent_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AgentPublic"];
-                };
-            };
-            /** @description Unknown agent. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description Unexpected error (details are logged, never returned). */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description The database or configuration is unavailable. */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-        };
-    };
-    read_agent_decisions_api_agents__agent_id__decisions_get: {
-        parameters: {
-            query?: {
-                /** @description Items per page (default 50, at most Api__MaxPageSize). */
-                limit?: number | null;
-                /** @description Items to skip, newest first. */
-                offset?: number;
-            };
-            header?: never;
-            path: {
-                /** @description The agent's numeric id. */
-                agent_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["DecisionsPagePublic"];
-                };
-            };
-            /** @description Unknown agent. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description Unexpected error (details are logged, never returned). */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description The database or configuration is unavailable. */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-        };
-    };
-    read_agent_equity_api_agents__agent_id__equity_get: {
-        parameters: {
-            query?: {
-                /** @description Inclusive lower bound, ISO 8601 with an offset. */
-                start?: string | null;
-                /** @description Inclusive upper bound, ISO 8601 with an offset. */
-                end?: string | null;
-                /** @description Downsample to at most this many points (<= Api__MaxEquityPoints). */
-                max_points?: number | null;
-            };
-            header?: never;
-            path: {
-                /** @description The agent's numeric id. */
-                agent_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["EquitySeriesPublic"];
-                };
-            };
-            /** @description Unknown agent. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description Unexpected error (details are logged, never returned). */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description The database or configuration is unavailable. */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-        };
-    };
-    read_agent_trades_api_agents__agent_id__trades_get: {
-        parameters: {
-            query?: {
-                /** @description Items per page (default 50, at most Api__MaxPageSize). */
-                limit?: number | null;
-                /** @description Items to skip, newest first. */
-                offset?: number;
-            };
-            header?: never;
-            path: {
-                /** @description The agent's numeric id. */
-                agent_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TradesPagePublic"];
-                };
-            };
-            /** @description Unknown agent. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description Unexpected error (details are logged, never returned). */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description The database or configuration is unavailable. */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-        };
-    };
-    read_health_api_health_get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HealthPublic"];
-                };
-            };
-            /** @description Unexpected error (details are logged, never returned). */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description A critical check failed. */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HealthPublic"];
-                };
-            };
-        };
-    };
-    read_leaderboard_api_leaderboard_get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["LeaderboardPublic"];
-                };
-            };
-            /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description Unexpected error (details are logged, never returned). */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description The database or configuration is unavailable. */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-        };
-    };
-    read_prices_api_market_prices_get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PricesPublic"];
-                };
-            };
-            /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description Unexpected error (details are logged, never returned). */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-            /** @description The database or configuration is unavailable. */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorPublic"];
-                };
-            };
-        };
-    };
-    read_candles_api_market__symbol__candles_get: {
-        parameters: {
-            query?: {
-                /** @description Candle length. */
-                interval?: "30m" | "1h" | "4h" | "1d";
-                /** @description Inclusive lower bound, ISO 8601 with an offset. */
-                start?: string | null;
-                /** @description Inclusive upper bound, ISO 8601 with an offset. */
-                end?: string | null;
-                /** @description At most this many candles (<= Api__MaxCandles). */
-                limit?: number | null;
-            };
-            header?: never;
-            path: {
-                /** @description e.g. BTC */
-                symbol: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CandlesPublic"];
-                };
-            };
-            /** @description Unknown symbol. */
-            404: {
+            /** @description Admin endpoints are disabled: Api__AdminKey is not set. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -24,8 +24,9 @@ export function trackApiStatus(cache: QueryCache): () => void {
     if (event.action.type === "error") {
       const error = event.action.error;
       if (error instanceof ApiError && error.isOutage) {
-        const what = error.status === 0 ? "The race API is unreachable" : `The race API answered ${error.status}`;
-        set({ ...status, outage: `${what}: ${error.message}` });
+        const outage =
+          error.status === 0 ? "The race API is unreachable" : `The race API answered ${error.status}: ${error.message}`;
+        set({ ...status, outage });
       }
     } else if (event.action.type === "success") {
       set({ outage: null, lastSuccessAt: event.action.dataUpdatedAt ?? Date.now() });

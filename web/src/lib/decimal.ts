@@ -93,6 +93,13 @@ export function formatDecimal(text: string | null | undefined, options: FormatOp
 export const formatMoney = (text: string | null | undefined) => formatDecimal(text, { digits: 2, prefix: "$" });
 export const formatPct = (text: string | null | undefined, signed = true) =>
   formatDecimal(text, { digits: 2, suffix: "%", signed });
+/** Prices keep every digit the API sent (an XRP price has four), with at least cents. */
+export function formatPrice(text: string | null | undefined): string {
+  const trimmed = formatDecimal(text, { prefix: "$" });
+  if (trimmed === "—") return trimmed;
+  const dot = trimmed.indexOf(".");
+  return dot === -1 ? `${trimmed}.00` : trimmed.length - dot === 2 ? `${trimmed}0` : trimmed;
+}
 export const formatQuantity = (text: string | null | undefined) => formatDecimal(text);
 export const formatInt = (value: number | null | undefined) =>
   value == null ? "—" : group(String(Math.trunc(value)));

@@ -8,7 +8,7 @@ import { DecisionLog } from "../components/DecisionLog";
 import { Pager } from "../components/Pager";
 import { Empty, Loading, NotFound, QueryError } from "../components/States";
 import { TimeChart } from "../components/TimeChart";
-import { formatDecimal, formatInt, formatMoney, formatPct, multiplyDecimal } from "../lib/decimal";
+import { formatDecimal, formatInt, formatMoney, formatPct, formatPrice, multiplyDecimal } from "../lib/decimal";
 import { alignSeries } from "../lib/series";
 import { formatTime } from "../lib/time";
 
@@ -135,7 +135,7 @@ function AgentView({ agentId }: { agentId: number }) {
                     <tr key={symbol}>
                       <td>{symbol}</td>
                       <td className="num">{formatDecimal(qty)}</td>
-                      <td className="num">{price ? formatMoney(price.price) : "—"}</td>
+                      <td className="num">{price ? formatPrice(price.price) : "—"}</td>
                       <td className="num">{price ? formatMoney(multiplyDecimal(qty, price.price)) : "—"}</td>
                     </tr>
                   );
@@ -171,7 +171,7 @@ function AgentView({ agentId }: { agentId: number }) {
                       <td className={t.side.toLowerCase() === "buy" ? "pos" : "neg"}>{t.side.toUpperCase()}</td>
                       <td>{t.symbol}</td>
                       <td className="num">{formatDecimal(t.quantity)}</td>
-                      <td className="num">{formatMoney(t.price)}</td>
+                      <td className="num">{formatPrice(t.price)}</td>
                       <td className="num">{formatMoney(t.notional)}</td>
                       <td className="num">{formatDecimal(t.fee, { prefix: "$" })}</td>
                     </tr>

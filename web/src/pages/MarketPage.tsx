@@ -5,7 +5,7 @@ import { raceVersion, useCandles, useLeaderboard, usePrices } from "../api/queri
 import { CandleChart } from "../components/CandleChart";
 import { Empty, Loading, QueryError } from "../components/States";
 import { aggregateCandles, CHART_INTERVALS, type ChartInterval } from "../lib/candles";
-import { formatMoney } from "../lib/decimal";
+import { formatPrice } from "../lib/decimal";
 import { formatTime } from "../lib/time";
 
 
@@ -58,7 +58,7 @@ export function MarketPage() {
                       {p.symbol}
                     </button>
                   </td>
-                  <td className="num">{formatMoney(p.price)}</td>
+                  <td className="num">{formatPrice(p.price)}</td>
                   <td>{formatTime(p.as_of)}</td>
                 </tr>
               ))}
