@@ -9,7 +9,7 @@ function describeOrder(order: Record<string, unknown>): string {
   const quantity = order.quantity != null ? formatDecimal(String(order.quantity)) : null;
   const notional = order.notional != null ? formatMoney(String(order.notional)) : null;
   const rest = Object.entries(order)
-    .filter(([key]) => !["side", "symbol", "quantity", "notional"].includes(key))
+    .filter(([key, value]) => value != null && !["side", "symbol", "quantity", "notional"].includes(key))
     .map(([key, value]) => `${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`);
   return [`${side} ${symbol}`, quantity && `qty ${quantity}`, notional && notional, ...rest].filter(Boolean).join(" · ");
 }
@@ -62,24 +62,36 @@ export function DecisionLog({ decisions }: { decisions: readonly Decision[] }) {
             </div>
           ) : null}
           <dl className="facts">
-            <dt>Latency</dt>
-            <dd>{d.latency_ms != null ? `${d.latency_ms.toFixed(0)} ms` : "—"}</dd>
-            <dt>Tokens</dt>
-            <dd>
+            <div>
+              <dt>Latency</dt>
+              <dd>{d.latency_ms != null ? `${d.latency_ms.toFixed(0)} ms` : "—"}</dd>
+            </div>
+            <div>
+              <dt>Tokens</dt>
+              <dd>
               {d.prompt_tokens != null || d.completion_tokens != null
                 ? `${formatInt(d.prompt_tokens ?? 0)} in / ${formatInt(d.completion_tokens ?? 0)} out`
                 : "—"}
             </dd>
-            <dt>Cost</dt>
-            <dd>{d.cost_usd != null ? formatDecimal(d.cost_usd, { prefix: "$" }) : "—"}</dd>
-            <dt>Data age</dt>
-            <dd>{d.data_staleness_seconds != null ? `${formatInt(d.data_staleness_seconds)} s` : "—"}</dd>
-            <dt>Snapshot</dt>
-            <dd className="mono hash" title={d.snapshot_sha256}>
+            </div>
+            <div>
+              <dt>Cost</dt>
+              <dd>{d.cost_usd != null ? formatDecimal(d.cost_usd, { prefix: "$" }) : "—"}</dd>
+            </div>
+            <div>
+              <dt>Data age</dt>
+              <dd>{d.data_staleness_seconds != null ? `${formatInt(d.data_staleness_seconds)} s` : "—"}</dd>
+            </div>
+            <div>
+              <dt>Snapshot</dt>
+              <dd className="mono hash" title={d.snapshot_sha256}>
               {d.snapshot_sha256.slice(0, 12)}…
             </dd>
-            <dt>Decided</dt>
-            <dd>{formatTime(d.decided_at)}</dd>
+            </div>
+            <div>
+              <dt>Decided</dt>
+              <dd>{formatTime(d.decided_at)}</dd>
+            </div>
           </dl>
         </li>
       ))}
