@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shared.api.deps import ContainerProvider
 from shared.api.errors import install_error_handlers
 from shared.api.etag import ETagMiddleware
-from shared.api.routes import admin, agents, health, leaderboard, market
+from shared.api.routes import admin, agents, health, leaderboard, market, race
 from shared.api.schemas import ErrorPublic
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def create_app(container_provider: ContainerProvider) -> FastAPI:
     )
     app.state.container_provider = container_provider
     app.include_router(health.router, prefix=API_PREFIX, responses=_error_responses(500))
-    for router in (leaderboard.router, agents.router, market.router, admin.router):
+    for router in (race.router, leaderboard.router, agents.router, market.router, admin.router):
         app.include_router(router, prefix=API_PREFIX, responses=_error_responses(422, 500, 503))
     install_error_handlers(app)
     # Polling clients (the dashboard) revalidate with If-None-Match: unchanged answers are bodiless 304s.

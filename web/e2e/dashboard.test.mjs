@@ -55,6 +55,9 @@ test("a new cycle shows up without a reload", async () => {
     { timeout: 20_000 },
   );
   assert.notEqual(await clock.textContent(), before);
+  const { cycles } = await (await fetch(`${race.url}/api/race`)).json();
+  const shown = Number((await page.getByTestId("cycle-count").textContent()).replace(/,/g, ""));
+  assert.ok(Math.abs(cycles - shown) <= 1, `cycle count shown ${shown}, API ${cycles}`);
 });
 
 test("sorting the leaderboard by a column reorders it", async () => {

@@ -1,6 +1,7 @@
 import type { components } from "./schema";
 
 export type Schemas = components["schemas"];
+export type Race = Schemas["RacePublic"];
 export type Leaderboard = Schemas["LeaderboardPublic"];
 export type LeaderboardEntry = Schemas["LeaderboardEntryPublic"];
 export type Agent = Schemas["AgentPublic"];

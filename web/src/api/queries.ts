@@ -8,24 +8,38 @@ import {
   type EquitySeries,
   type Leaderboard,
   type Prices,
+  type Race,
   type TradesPage,
 } from "./client";
 
 export const POLL_MS = 5_000;
 
-export function useLeaderboard() {
+/** The one thing polled every few seconds: a tiny document whose `version` moves when a cycle lands (and an
+ * ETag, so an idle race answers 304). Everything else is keyed by that version and refetched only then. */
+export function useRace() {
   return useQuery({
-    queryKey: ["leaderboard"],
-    queryFn: ({ signal }) => apiGet<Leaderboard>("/leaderboard", signal),
+    queryKey: ["race"],
+    queryFn: ({ signal }) => apiGet<Race>("/race", signal),
     refetchInterval: POLL_MS,
+    staleTime: 0,
   });
 }
 
-/** The latest mark time on the board: it moves exactly when a cycle lands, so it keys everything else. */
-export function raceVersion(board: Leaderboard | undefined): string {
-  let latest = "";
-  for (const row of board?.items ?? []) if (row.equity_at && row.equity_at > latest) latest = row.equity_at;
-  return latest;
+export function useRaceVersion(): string {
+  return useRace().data?.version ?? "";
+}
+
+// A safety net for marks recorded outside a cycle (the equity timer in Azure): conditional, so 304 when idle.
+const SLOW_POLL_MS = 60_000;
+
+export function useLeaderboard() {
+  const version = useRaceVersion();
+  return useQuery({
+    queryKey: ["leaderboard", version],
+    queryFn: ({ signal }) => apiGet<Leaderboard>("/leaderboard", signal),
+    placeholderData: keepPreviousData,
+    refetchInterval: SLOW_POLL_MS,
+  });
 }
 
 export function equityQuery(agentId: number, start: string | null, version: string) {

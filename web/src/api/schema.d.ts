@@ -25,6 +25,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/race": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Race
+         * @description Cycle count, first and latest cycle, and a `version` that changes when a cycle lands: what a live
+         *     dashboard polls (with If-None-Match: an unchanged race is a bodiless 304) before refetching anything else.
+         */
+        get: operations["read_race_api_race_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/leaderboard": {
         parameters: {
             query?: never;
@@ -626,6 +647,31 @@ export interface components {
             /** Items */
             items: components["schemas"]["PricePublic"][];
         };
+        /**
+         * RacePublic
+         * @description How far the race has got, and `version`: it changes exactly when a cycle lands (cheap to poll).
+         */
+        RacePublic: {
+            /**
+             * Cycles
+             * @description Cycles finished so far.
+             */
+            cycles: number;
+            /** First Cycle */
+            first_cycle: string | null;
+            /** Last Cycle */
+            last_cycle: string | null;
+            /**
+             * Last Finished At
+             * @description Wall-clock time the latest cycle finished.
+             */
+            last_finished_at: string | null;
+            /**
+             * Version
+             * @description Opaque; changes when a cycle lands or is recorded again.
+             */
+            version: string;
+        };
         /** TradePublic */
         TradePublic: {
             /** Id */
@@ -724,6 +770,53 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthPublic"];
+                };
+            };
+        };
+    };
+    read_race_api_race_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RacePublic"];
+                };
+            };
+            /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Unexpected error (details are logged, never returned). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description The database or configuration is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
                 };
             };
         };

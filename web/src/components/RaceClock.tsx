@@ -1,11 +1,10 @@
-import type { Leaderboard } from "../api/client";
-import { raceVersion } from "../api/queries";
+import type { Leaderboard, Race } from "../api/client";
 import { useApiStatus } from "../api/status";
+import { formatInt } from "../lib/decimal";
 import { formatTime } from "../lib/time";
 
-export function RaceClock({ board }: { board: Leaderboard | undefined }) {
+export function RaceClock({ race, board }: { race: Race | undefined; board: Leaderboard | undefined }) {
   const { outage } = useApiStatus();
-  const latest = raceVersion(board);
   const racing = board?.items.filter((r) => r.active).length ?? 0;
   return (
     <div className="race-clock" aria-live="polite">
@@ -14,7 +13,10 @@ export function RaceClock({ board }: { board: Leaderboard | undefined }) {
         {outage ? "Offline" : "Live"}
       </span>
       <span>
-        Race clock: <strong data-testid="race-clock">{formatTime(latest || null)}</strong>
+        Race clock: <strong data-testid="race-clock">{formatTime(race?.last_cycle)}</strong>
+      </span>
+      <span>
+        Cycle <strong data-testid="cycle-count">{formatInt(race?.cycles)}</strong>
       </span>
       <span>
         {racing} racing of {board?.items.length ?? 0}

@@ -3,7 +3,7 @@ import { useMemo } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 
 import { ApiError } from "../api/client";
-import { equityQuery, raceVersion, useAgent, useDecisions, useLeaderboard, usePrices, useTrades } from "../api/queries";
+import { equityQuery, useAgent, useDecisions, usePrices, useRaceVersion, useTrades } from "../api/queries";
 import { DecisionLog } from "../components/DecisionLog";
 import { Pager } from "../components/Pager";
 import { Empty, Loading, NotFound, QueryError } from "../components/States";
@@ -23,8 +23,7 @@ export function AgentPage() {
 }
 
 function AgentView({ agentId }: { agentId: number }) {
-  const board = useLeaderboard();
-  const version = raceVersion(board.data);
+  const version = useRaceVersion();
   const agent = useAgent(agentId, version);
   const [params, setParams] = useSearchParams();
   const tradesOffset = Math.max(0, Number(params.get("trades") ?? 0) || 0);

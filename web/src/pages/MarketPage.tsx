@@ -1,7 +1,7 @@
 import { useMemo } from "react";
 import { useSearchParams } from "react-router-dom";
 
-import { raceVersion, useCandles, useLeaderboard, usePrices } from "../api/queries";
+import { useCandles, usePrices, useRaceVersion } from "../api/queries";
 import { CandleChart } from "../components/CandleChart";
 import { Empty, Loading, QueryError } from "../components/States";
 import { aggregateCandles, CHART_INTERVALS, type ChartInterval } from "../lib/candles";
@@ -10,8 +10,7 @@ import { formatTime } from "../lib/time";
 
 
 export function MarketPage() {
-  const board = useLeaderboard();
-  const version = raceVersion(board.data);
+  const version = useRaceVersion();
   const prices = usePrices(version);
   const [params, setParams] = useSearchParams();
   const items = prices.data?.items ?? [];

@@ -46,7 +46,11 @@ describe("error and empty states", () => {
   });
 
   it("says the race has not started when there are no agents", async () => {
-    vi.stubGlobal("fetch", () => json(200, { starting_cash: "100000", items: [] }));
+    vi.stubGlobal("fetch", (url: string) =>
+      url.endsWith("/race")
+        ? json(200, { cycles: 0, first_cycle: null, last_cycle: null, last_finished_at: null, version: "v0" })
+        : json(200, { starting_cash: "100000", items: [] }),
+    );
     const { untrack } = renderAt("/");
     expect(await screen.findByText(/No agents are racing yet/)).toBeInTheDocument();
     expect(screen.getByText(/No marks yet/)).toBeInTheDocument();

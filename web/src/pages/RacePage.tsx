@@ -2,7 +2,7 @@ import { useQueries } from "@tanstack/react-query";
 import { useMemo } from "react";
 import { useSearchParams } from "react-router-dom";
 
-import { equityQuery, raceVersion, useLeaderboard } from "../api/queries";
+import { equityQuery, useLeaderboard, useRace } from "../api/queries";
 import { LeaderboardTable } from "../components/LeaderboardTable";
 import { RaceClock } from "../components/RaceClock";
 import { Empty, Loading, QueryError } from "../components/States";
@@ -12,16 +12,17 @@ import { prefersDark, seriesStyle } from "../lib/palette";
 import { alignSeries, RANGES, type RangeKey, rangeStart } from "../lib/series";
 
 export function RacePage() {
+  const race = useRace();
   const board = useLeaderboard();
   const [params, setParams] = useSearchParams();
   const range = (params.get("range") ?? "all") as RangeKey;
   const log = params.get("scale") === "log";
-  const version = raceVersion(board.data);
+  const version = race.data?.version ?? "";
   const agents = useMemo(
     () => [...(board.data?.items ?? [])].sort((a, b) => a.agent_id - b.agent_id),
     [board.data],
   );
-  const start = rangeStart(range in RANGES ? range : "all", version);
+  const start = rangeStart(range in RANGES ? range : "all", race.data?.last_cycle ?? "");
   const curves = useQueries({ queries: agents.map((a) => equityQuery(a.agent_id, start, version)) });
   const curveData = curves.map((c) => c.data);
   const dataKey = curveData.map((d) => (d ? `${d.agent_id}:${d.points.length}:${d.points.at(-1)?.at}` : "-")).join();
@@ -57,7 +58,7 @@ export function RacePage() {
     <>
       <header className="page-header">
         <h1>The race</h1>
-        <RaceClock board={board.data} />
+        <RaceClock race={race.data} board={board.data} />
       </header>
       {board.isPending ? <Loading what="the leaderboard" /> : null}
       {board.isError && !board.data ? <QueryError error={board.error} what="the leaderboard" /> : null}
