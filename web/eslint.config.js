@@ -13,7 +13,7 @@ export default tseslint.config(
     rules: { ...reactHooks.configs.recommended.rules },
   },
   {
-    files: ["e2e/**/*.mjs", "scripts/**/*.mjs", "*.js"],
+    files: ["e2e/**/*.mjs", "scripts/**/*.mjs", "*.js", "../bench/*.mjs"],
     extends: [js.configs.recommended],
     languageOptions: { ecmaVersion: 2022, globals: { ...globals.node, ...globals.browser } },
   },

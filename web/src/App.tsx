@@ -1,5 +1,6 @@
 import { NavLink, Route, Routes } from "react-router-dom";
 
+import { useLiveRefresh } from "./api/queries";
 import { ErrorBanner } from "./components/ErrorBanner";
 import { NotFound } from "./components/States";
 import { AgentPage } from "./pages/AgentPage";
@@ -8,6 +9,7 @@ import { MarketPage } from "./pages/MarketPage";
 import { RacePage } from "./pages/RacePage";
 
 export function App() {
+  useLiveRefresh();
   return (
     <>
       <a className="skip" href="#main">

@@ -1,4 +1,5 @@
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useRef } from "react";
 
 import {
   apiGet,
@@ -15,7 +16,8 @@ import {
 export const POLL_MS = 5_000;
 
 /** The one thing polled every few seconds: a tiny document whose `version` moves when a cycle lands (and an
- * ETag, so an idle race answers 304). Everything else is keyed by that version and refetched only then. */
+ * ETag, so an idle race answers 304). Everything else is refetched when that version moves (useLiveRefresh),
+ * once per cycle, never polled. */
 export function useRace() {
   return useQuery({
     queryKey: ["race"],
@@ -29,15 +31,27 @@ export function useRaceVersion(): string {
   return useRace().data?.version ?? "";
 }
 
+/** Mounted once (App): when the race version moves, every loaded query but /race itself is refetched (only
+ * the ones on screen go to the network). Queries are not keyed by the version, so a first load never waits
+ * for /race; the equity curves are (they are fetched per cycle anyway, and a range switch keeps them). */
+export function useLiveRefresh() {
+  const version = useRaceVersion();
+  const client = useQueryClient();
+  const seen = useRef(version);
+  useEffect(() => {
+    if (seen.current && seen.current !== version)
+      void client.invalidateQueries({ predicate: (query) => !["race", "equity"].includes(String(query.queryKey[0])) });
+    seen.current = version;
+  }, [client, version]);
+}
+
 // A safety net for marks recorded outside a cycle (the equity timer in Azure): conditional, so 304 when idle.
 const SLOW_POLL_MS = 60_000;
 
 export function useLeaderboard() {
-  const version = useRaceVersion();
   return useQuery({
-    queryKey: ["leaderboard", version],
+    queryKey: ["leaderboard"],
     queryFn: ({ signal }) => apiGet<Leaderboard>("/leaderboard", signal),
-    placeholderData: keepPreviousData,
     refetchInterval: SLOW_POLL_MS,
   });
 }
@@ -50,46 +64,47 @@ export function equityQuery(agentId: number, start: string | null, version: stri
       apiGet<EquitySeries>(`/agents/${agentId}/equity${query}`, signal),
     placeholderData: keepPreviousData,
     staleTime: Infinity,
+    enabled: version !== "",
   };
 }
 
-export function useAgent(agentId: number, version: string) {
+export function useAgent(agentId: number) {
   return useQuery({
-    queryKey: ["agent", agentId, version],
+    queryKey: ["agent", agentId],
     queryFn: ({ signal }) => apiGet<Agent>(`/agents/${agentId}`, signal),
     placeholderData: keepPreviousData,
     retry: (count, error) => !("status" in error && error.status === 404) && count < 2,
   });
 }
 
-export function useTrades(agentId: number, offset: number, limit: number, version: string) {
+export function useTrades(agentId: number, offset: number, limit: number) {
   return useQuery({
-    queryKey: ["trades", agentId, offset, limit, version],
+    queryKey: ["trades", agentId, offset, limit],
     queryFn: ({ signal }) => apiGet<TradesPage>(`/agents/${agentId}/trades?limit=${limit}&offset=${offset}`, signal),
     placeholderData: keepPreviousData,
   });
 }
 
-export function useDecisions(agentId: number, offset: number, limit: number, version: string) {
+export function useDecisions(agentId: number, offset: number, limit: number) {
   return useQuery({
-    queryKey: ["decisions", agentId, offset, limit, version],
+    queryKey: ["decisions", agentId, offset, limit],
     queryFn: ({ signal }) =>
       apiGet<DecisionsPage>(`/agents/${agentId}/decisions?limit=${limit}&offset=${offset}`, signal),
     placeholderData: keepPreviousData,
   });
 }
 
-export function usePrices(version: string) {
+export function usePrices() {
   return useQuery({
-    queryKey: ["prices", version],
+    queryKey: ["prices"],
     queryFn: ({ signal }) => apiGet<Prices>("/market/prices", signal),
     placeholderData: keepPreviousData,
   });
 }
 
-export function useCandles(symbol: string, interval: string, version: string) {
+export function useCandles(symbol: string, interval: string) {
   return useQuery({
-    queryKey: ["candles", symbol, interval, version],
+    queryKey: ["candles", symbol, interval],
     queryFn: ({ signal }) => apiGet<Candles>(`/market/${symbol}/candles?interval=${interval}`, signal),
     placeholderData: keepPreviousData,
     enabled: symbol !== "",

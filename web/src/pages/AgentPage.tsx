@@ -24,14 +24,14 @@ export function AgentPage() {
 
 function AgentView({ agentId }: { agentId: number }) {
   const version = useRaceVersion();
-  const agent = useAgent(agentId, version);
+  const agent = useAgent(agentId);
   const [params, setParams] = useSearchParams();
   const tradesOffset = Math.max(0, Number(params.get("trades") ?? 0) || 0);
   const decisionsOffset = Math.max(0, Number(params.get("decisions") ?? 0) || 0);
   const curve = useQuery(equityQuery(agentId, null, version));
-  const trades = useTrades(agentId, tradesOffset, PAGE, version);
-  const decisions = useDecisions(agentId, decisionsOffset, PAGE, version);
-  const prices = usePrices(version);
+  const trades = useTrades(agentId, tradesOffset, PAGE);
+  const decisions = useDecisions(agentId, decisionsOffset, PAGE);
+  const prices = usePrices();
 
   const charts = useMemo(() => {
     const equity = alignSeries([curve.data]);

@@ -1,7 +1,7 @@
 import { useMemo } from "react";
 import { useSearchParams } from "react-router-dom";
 
-import { useCandles, usePrices, useRaceVersion } from "../api/queries";
+import { useCandles, usePrices } from "../api/queries";
 import { CandleChart } from "../components/CandleChart";
 import { Empty, Loading, QueryError } from "../components/States";
 import { aggregateCandles, CHART_INTERVALS, type ChartInterval } from "../lib/candles";
@@ -10,15 +10,14 @@ import { formatTime } from "../lib/time";
 
 
 export function MarketPage() {
-  const version = useRaceVersion();
-  const prices = usePrices(version);
+  const prices = usePrices();
   const [params, setParams] = useSearchParams();
   const items = prices.data?.items ?? [];
   const symbol = params.get("symbol") ?? items[0]?.symbol ?? "";
   const requested = params.get("interval") as ChartInterval | null;
   const interval: ChartInterval = requested && CHART_INTERVALS.includes(requested) ? requested : "4h";
   // The race stores hourly candles; longer ones are merged here from them, exactly.
-  const candles = useCandles(symbol, "1h", version);
+  const candles = useCandles(symbol, "1h");
   const shown = useMemo(
     () => (candles.data ? { ...candles.data, interval, items: aggregateCandles(candles.data.items, interval) } : undefined),
     [candles.data, interval],
