@@ -62,18 +62,25 @@ try {
   await page.waitForTimeout(2000);
   let requests = 0;
   let bytes = 0;
+  let bodyBytes = 0;
   const pending = [];
   page.on("requestfinished", (request) => {
     if (!request.url().includes("/api/")) return;
     requests += 1;
-    pending.push(request.sizes().then((s) => (bytes += s.requestHeadersSize + s.requestBodySize + s.responseHeadersSize + s.responseBodySize)));
+    pending.push(
+      request.sizes().then((s) => {
+        bytes += s.requestHeadersSize + s.requestBodySize + s.responseHeadersSize + s.responseBodySize;
+        bodyBytes += s.responseBodySize;
+      }),
+    );
   });
   await page.waitForTimeout(IDLE_S * 1000);
   await Promise.all(pending);
   const perMinute = 60 / IDLE_S;
   console.log(
     `idle dashboard (${IDLE_S} s, no new cycle): ${(requests * perMinute).toFixed(1)} API requests/min, ` +
-      `${((bytes * perMinute) / 1024).toFixed(2)} KB/min on the wire incl. headers (target < 2 KB/min)`,
+      `${((bytes * perMinute) / 1024).toFixed(2)} KB/min on the wire incl. headers, ` +
+      `${((bodyBytes * perMinute) / 1024).toFixed(2)} KB/min of response bodies (target < 2 KB/min)`,
   );
   await context.close();
 } finally {
