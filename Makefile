@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 LLM_STAMP := $(VENV)/.installed-llm
 
-.PHONY: run backtest test venv lint typecheck pytest migrate seed sql-script bench clean iac-check package
+.PHONY: run backtest test venv lint typecheck pytest migrate seed sql-script bench clean iac-check package web web-test
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (azure-functions 1.x)")'
@@ -42,6 +42,7 @@ RUN_ENV := Local__LocalLlm=true Race__AgentTimeoutSeconds=60 Llama__TimeoutSecon
 RUN_DEPS += $(LLM_STAMP)
 endif
 run: $(RUN_DEPS)
+	@scripts/build-web.sh
 	$(RUN_ENV) $(PY) -m shared.local_race $(ARGS)
 
 ## Fast-forward the race to UNTIL (default: the end of the bundled 2024 data) at full speed, then exit;
@@ -54,6 +55,15 @@ backtest: $(RUN_STAMP)
 test: $(STAMP)
 	$(MAKE) --no-print-directory lint typecheck
 	scripts/with-services.sh $(PY) -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory web-test
+
+## The dashboard (web/dist): `npm ci` + `vite build` when missing or older than its sources (Node.js 18+)
+web:
+	scripts/build-web.sh
+
+## The dashboard's lint, types, component tests and browser tests against a real race (Node.js 18+, Chromium)
+web-test: $(RUN_STAMP)
+	scripts/web-test.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -83,4 +93,4 @@ package: $(RUN_STAMP)
 	$(PY) infra/scripts/package_functions.py -o build/functionapp.zip
 
 clean:
-	rm -rf $(VENV) .venv-iac build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-iac build .mypy_cache .ruff_cache .pytest_cache web/node_modules web/dist

@@ -44,6 +44,8 @@ class LocalRaceOptions:
     serve_http: bool
 
 
+NO_DASHBOARD_HINT = "install Node.js 18+ and run `make run` again, or `make web`"
+
 LOCAL_LLM_OFF = "not configured: Local__LocalLlm is off (`make run LOCAL_LLM=1` starts its llama.cpp server)"
 
 
@@ -265,11 +267,22 @@ async def serve(container: Container, options: LocalRaceOptions) -> None:
     if not options.serve_http:
         await race
         return
+    from shared.api.dashboard import dashboard_available, with_dashboard
+
+    app = create_app(lambda: container)
+    origin = f"http://{settings.local.host}:{settings.local.port}"
     config = uvicorn.Config(
-        create_app(lambda: container), host=settings.local.host, port=settings.local.port, log_level="warning"
+        with_dashboard(app) if dashboard_available() else app,
+        host=settings.local.host,
+        port=settings.local.port,
+        log_level="warning",
     )
     server = uvicorn.Server(config)
-    print(f"API on http://{settings.local.host}:{settings.local.port}/api (docs: /api/docs); Ctrl-C stops", flush=True)
+    if dashboard_available():
+        print(f"Dashboard on {origin}/ ; API on {origin}/api (docs: /api/docs); Ctrl-C stops", flush=True)
+    else:
+        print(f"API on {origin}/api (docs: /api/docs); Ctrl-C stops", flush=True)
+        print(f"No dashboard build ({NO_DASHBOARD_HINT})", flush=True)
     try:
         await server.serve()
     finally:

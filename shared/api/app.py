@@ -21,7 +21,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shared.api.contract import HeadAsGetMiddleware, TrailingSlashMiddleware, settings_openapi
 from shared.api.deps import ContainerProvider
 from shared.api.errors import install_error_handlers
-from shared.api.routes import admin, agents, health, leaderboard, market
+from shared.api.etag import NOT_MODIFIED_RESPONSES, ETagMiddleware
+from shared.api.routes import admin, agents, health, leaderboard, market, race
 from shared.api.schemas import ErrorPublic
 
 logger = logging.getLogger(__name__)
@@ -50,11 +51,16 @@ def create_app(container_provider: ContainerProvider) -> FastAPI:
         redirect_slashes=False,  # TrailingSlashMiddleware redirects, with a relative location
     )
     app.state.container_provider = container_provider
-    app.include_router(health.router, prefix=API_PREFIX, responses=_error_responses(500))
-    for router in (leaderboard.router, agents.router, market.router, admin.router):
-        app.include_router(router, prefix=API_PREFIX, responses=_error_responses(422, 500, 503))
+    # Every GET is revalidated by ETagMiddleware below, so the read routers document its 304 too.
+    app.include_router(health.router, prefix=API_PREFIX, responses={**_error_responses(500), **NOT_MODIFIED_RESPONSES})
+    read_responses = {**_error_responses(422, 500, 503), **NOT_MODIFIED_RESPONSES}
+    for router in (race.router, leaderboard.router, agents.router, market.router):
+        app.include_router(router, prefix=API_PREFIX, responses=read_responses)
+    app.include_router(admin.router, prefix=API_PREFIX, responses=_error_responses(422, 500, 503))
     _mount_docs(app)
     install_error_handlers(app)
+    # Polling clients (the dashboard) revalidate with If-None-Match: unchanged answers are bodiless 304s.
+    app.add_middleware(ETagMiddleware, prefixes=(f"{API_PREFIX}/",))
     app.openapi = settings_openapi(app, lambda: container_provider().settings)  # type: ignore[method-assign]
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(TrailingSlashMiddleware)

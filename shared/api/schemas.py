@@ -184,6 +184,16 @@ class LeaderboardPublic(_Public):
     items: list[LeaderboardEntryPublic]
 
 
+class RacePublic(_Public):
+    """How far the race has got, and `version`: it changes exactly when a cycle lands (cheap to poll)."""
+
+    cycles: int = Field(description="Cycles finished so far.")
+    first_cycle: datetime | None
+    last_cycle: datetime | None
+    last_finished_at: datetime | None = Field(description="Wall-clock time the latest cycle finished.")
+    version: str = Field(description="Opaque; changes when a cycle lands or is recorded again.")
+
+
 # ---------------------------------------------------------------- per-agent history
 
 

@@ -355,6 +355,16 @@ class PriceRow:
     as_of: datetime  # close time of the candle the price comes from
 
 
+@dataclass(frozen=True)
+class RaceStatus:
+    """How far the race has got: finished cycles, the first and latest cycle times, when the latest finished."""
+
+    cycles: int
+    first_cycle: datetime | None
+    last_cycle: datetime | None
+    last_finished_at: datetime | None
+
+
 class RaceQueries(Protocol):
     """Read-only queries behind the HTTP API. Every method is bounded and served by an index."""
 
@@ -374,3 +384,4 @@ class RaceQueries(Protocol):
         self, symbol: str, interval: str, *, start: datetime | None, end: datetime | None, limit: int
     ) -> list[Candle]: ...
     def known_symbols(self) -> set[str]: ...
+    def race_status(self) -> RaceStatus: ...

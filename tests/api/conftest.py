@@ -23,6 +23,7 @@ from shared.services.ports import (
     EquityPoint,
     Page,
     PriceRow,
+    RaceStatus,
     TradeRow,
 )
 
@@ -66,6 +67,7 @@ class FakeRaceQueries:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.status = RaceStatus(cycles=48, first_cycle=T0, last_cycle=T0 + timedelta(hours=47), last_finished_at=T0)
         self.summaries = {
             1: _summary(1, "104250.12345678", "84250.12345678", 12, "37.51000000"),
             2: _summary(2, "99100.00000000", "99100.00000000", 3, "9.90000000", (58_560, 7_200, "0.04024800")),
@@ -177,6 +179,10 @@ class FakeRaceQueries:
 
     def known_symbols(self) -> set[str]:
         return set(self.candle_rows)
+
+    def race_status(self) -> RaceStatus:
+        self._record("race_status")
+        return self.status
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.anyio
 
 EXPECTED_ROUTES = {
     ("get", "/api/health"),
+    ("get", "/api/race"),
     ("get", "/api/leaderboard"),
     ("get", "/api/agents"),
     ("get", "/api/agents/{agent_id}"),

@@ -178,3 +178,12 @@ def test_fast_forward_stops_where_the_bundled_candles_end(
     assert exit_info.value.code == 2
     assert "past the end of the bundled candles" in capsys.readouterr().err
     set_container(None)
+
+
+def test_race_status_counts_the_recorded_cycles(race: Container) -> None:
+    assert get(race, "/api/race").json()["cycles"] == 0
+    assert _run(race, 3) == 3
+    body = get(race, "/api/race").json()
+    assert body["cycles"] == 3
+    assert body["first_cycle"] == "2024-03-10T00:00:00Z"
+    assert body["last_cycle"] == "2024-03-10T02:00:00Z"

@@ -407,7 +407,9 @@ def test_ci_runs_the_tests_with_postgres_and_redis_and_the_iac_checks() -> None:
     assert "TEST_REDIS_URL:-" in services
 
 
-@pytest.mark.parametrize("name", ["deploy-infra.yml", "deploy-functions.yml", "deploy-ml-service.yml"])
+@pytest.mark.parametrize(
+    "name", ["deploy-infra.yml", "deploy-functions.yml", "deploy-ml-service.yml", "deploy-web.yml"]
+)
 def test_deploy_workflows_sign_in_with_oidc(name: str) -> None:
     workflow = _workflow(name)
     assert workflow["permissions"]["id-token"] == "write"
@@ -503,3 +505,14 @@ def test_the_app_identity_gets_a_contained_user_from_its_client_id() -> None:
     assert token == b"\x04\x00\x00\x00a\x00b\x00"
     with pytest.raises(ValueError, match="hexadecimal"):
         grant.sid_literal("not-a-guid")
+
+
+def test_deploy_web_builds_against_the_function_app_and_uploads_to_the_static_web_app() -> None:
+    workflow = _workflow("deploy-web.yml")
+    steps = workflow["jobs"]["deploy"]["steps"]
+    build = next(step for step in steps if "vite build" in step.get("run", ""))
+    assert build["env"]["VITE_API_URL"] == "${{ env.AZURE_FUNCTION_APP_URL }}"
+    runs = " ".join(step.get("run", "") for step in steps)
+    assert "STATIC_WEB_APP_NAME" in runs
+    assert "::add-mask::" in runs
+    assert "npm ci" in runs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +15,7 @@ from shared.adapters.db.candles import CANDLES, row_to_candle
 from shared.adapters.db.repositories import (
     AGENTS,
     ASSETS,
+    CYCLES,
     DECISIONS,
     EQUITY,
     PORTFOLIOS,
@@ -26,7 +27,7 @@ from shared.adapters.db.repositories import (
 from shared.adapters.db.types import require_aware
 from shared.domain.model import INTERVAL_SECONDS, Candle, interval_delta
 from shared.domain.money import ZERO, q
-from shared.services.ports import AgentSummary, DecisionRow, EquityPoint, Page, PriceRow, TradeRow
+from shared.services.ports import AgentSummary, DecisionRow, EquityPoint, Page, PriceRow, RaceStatus, TradeRow
 
 HUNDRED = Decimal(100)
 
@@ -160,6 +161,30 @@ class SqlAlchemyRaceQueries:
     def known_symbols(self) -> set[str]:
         with self.engine.connect() as connection:
             return set(connection.execute(select(ASSETS.c.symbol)).scalars())
+
+    def race_status(self) -> RaceStatus:
+        # Count, min and max of the primary key: one pass over the cycles index (8,760 rows a year).
+        statement = select(func.count(), func.min(CYCLES.c.cycle_time), func.max(CYCLES.c.cycle_time))
+        with self.engine.connect() as connection:
+            cycles, first, last = connection.execute(statement).one()
+            finished = None
+            if last is not None:
+                finished = connection.execute(
+                    select(CYCLES.c.finished_at).where(CYCLES.c.cycle_time == last)
+                ).scalar_one_or_none()
+        return RaceStatus(
+            cycles=int(cycles),
+            first_cycle=_utc(first),
+            last_cycle=_utc(last),
+            last_finished_at=_utc(finished),
+        )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # min()/max() keep the column's UTC type on every backend; a bare driver value would be naive UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 def _thinned(first: int, last: int, max_points: int) -> ColumnElement[bool]:

@@ -3,12 +3,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query
 
 from shared.api.contract import SETTING
 from shared.api.deps import EndQuery, PageDep, QueriesDep, SettingsDep, StartQuery, ensure_time_range
 from shared.api.errors import InvalidRequestError, NotFoundError
-from shared.api.etag import ETAG_RESPONSES, etag_json
 from shared.api.schemas import (
     AgentPublic,
     AgentsPublic,
@@ -33,12 +32,11 @@ def ensure_agent_exists(queries: RaceQueries, agent_id: int, *, starting_cash: D
         raise NotFoundError(f"agent {agent_id} not found")
 
 
-@router.get("", response_model=AgentsPublic, responses=ETAG_RESPONSES)
-def read_agents(request: Request, queries: QueriesDep, settings: SettingsDep) -> Response:
+@router.get("")
+def read_agents(queries: QueriesDep, settings: SettingsDep) -> AgentsPublic:
     """Every agent, active or not, with its cash, latest equity and totals."""
     summaries = queries.agent_summaries(starting_cash=settings.race.starting_cash)
-    agents = AgentsPublic(items=[AgentPublic.from_summary(s) for s in summaries], total=len(summaries))
-    return etag_json(request, agents)
+    return AgentsPublic(items=[AgentPublic.from_summary(s) for s in summaries], total=len(summaries))
 
 
 @router.get("/{agent_id}", responses={404: {"model": ErrorPublic, "description": "Unknown agent."}})

@@ -1,0 +1,76 @@
+import { fireEvent, render, screen, within } from "@testing-library/react";
+import { MemoryRouter } from "react-router-dom";
+
+import type { LeaderboardEntry } from "../api/client";
+import { LeaderboardTable } from "./LeaderboardTable";
+
+function row(overrides: Partial<LeaderboardEntry>): LeaderboardEntry {
+  return {
+    rank: 1,
+    agent_id: 1,
+    name: "Agent",
+    provider: "baseline",
+    model: "m",
+    active: true,
+    equity: "100000.00000000",
+    equity_at: "2024-03-01T00:00:00Z",
+    return_pct: "0.00000000",
+    max_drawdown_pct: "0.00000000",
+    trades: 0,
+    fees_paid: "0.00000000",
+    prompt_tokens: 0,
+    completion_tokens: 0,
+    llm_cost_usd: "0.00000000",
+    ...overrides,
+  };
+}
+
+const ROWS = [
+  row({ rank: 1, agent_id: 1, name: "Alpha", equity: "100000.00000002", return_pct: "0.00000002", trades: 3 }),
+  row({ rank: 2, agent_id: 2, name: "Beta", equity: "100000.00000001", return_pct: "0.00000001", trades: 10 }),
+  row({ rank: 3, agent_id: 3, name: "Gamma", equity: null, return_pct: null, trades: 1, active: false }),
+];
+
+const names = () =>
+  within(screen.getByTestId("leaderboard"))
+    .getAllByRole("link")
+    .map((a) => a.textContent);
+
+function renderTable(rows = ROWS) {
+  return render(
+    <MemoryRouter future={{ v7_startTransition: true, v7_relativeSplatPath: true }}>
+      <LeaderboardTable rows={rows} />
+    </MemoryRouter>,
+  );
+}
+
+describe("LeaderboardTable", () => {
+  it("shows every column the API serves, amounts from the exact strings", () => {
+    renderTable();
+    for (const header of ["#", "Agent", "Provider", "Model", "Status", "Equity", "Return", "Max DD", "Trades", "Fees", "Prompt tok", "Compl. tok", "LLM cost", "Marked at"])
+      expect(screen.getByRole("button", { name: new RegExp(`^${header.replace(/[.#]/g, "\\$&")}`) })).toBeInTheDocument();
+    expect(screen.getAllByText("$100,000.00")).toHaveLength(2);
+    expect(screen.getByText("inactive")).toBeInTheDocument();
+    expect(screen.getByRole("link", { name: "Alpha" })).toHaveAttribute("href", "/agents/1");
+  });
+
+  it("sorts by a column, both ways, with missing values last", () => {
+    renderTable();
+    expect(names()).toEqual(["Alpha", "Beta", "Gamma"]);
+    fireEvent.click(screen.getByRole("button", { name: /^Trades/ }));
+    expect(names()).toEqual(["Beta", "Alpha", "Gamma"]);
+    fireEvent.click(screen.getByRole("button", { name: /^Trades/ }));
+    expect(names()).toEqual(["Gamma", "Alpha", "Beta"]);
+    // Decimal columns compare exactly: these equities differ only in the 8th decimal.
+    fireEvent.click(screen.getByRole("button", { name: /^Equity/ }));
+    expect(names()).toEqual(["Alpha", "Beta", "Gamma"]);
+    fireEvent.click(screen.getByRole("button", { name: /^Equity/ }));
+    expect(names()).toEqual(["Beta", "Alpha", "Gamma"]);
+    expect(screen.getByRole("columnheader", { name: /Equity/ })).toHaveAttribute("aria-sort", "ascending");
+  });
+
+  it("says so when nobody races yet", () => {
+    renderTable([]);
+    expect(screen.getByText(/No agents are racing yet/)).toBeInTheDocument();
+  });
+});
