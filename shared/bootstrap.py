@@ -23,11 +23,13 @@ if TYPE_CHECKING:
     from shared.services.ingest import IngestReport
     from shared.services.ports import (
         AgentClientFactory,
+        Clock,
         CycleMetrics,
         MarketDataProvider,
         RaceQueries,
         UnitOfWorkFactory,
     )
+    from shared.services.race_clock import Job
 
 
 T = TypeVar("T")
@@ -55,6 +57,7 @@ class Container:
     # Runs a whole idempotent job again on a transient database error (Azure SQL); once elsewhere.
     db_retry: DbRetry = _run_once
     metrics: CycleMetrics | None = None
+    wall_clock: Clock = field(default_factory=SystemClock)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def dependency_checks(self) -> dict[str, tuple[str, str | None]]:
@@ -68,6 +71,20 @@ class Container:
         from shared.domain.cycles import floor_time
 
         return floor_time(now, timedelta(minutes=self.settings.race.cycle_minutes))
+
+    def admin_job_time(self, job: Job, requested: datetime | None) -> datetime:
+        """The time a job triggered by hand runs at, on the race's clock (`shared.services.race_clock`):
+        `requested`, or the job's next due time; raises `JobTimeRefused` for a time the race cannot run at."""
+        from shared.services.race_clock import RaceClock, admin_job_time
+
+        clock = RaceClock(
+            replay=self.settings.market_data.provider == "replay",
+            cycle=timedelta(minutes=self.settings.race.cycle_minutes),
+            replay_start=self.settings.market_data.replay_start,
+            interval=self.settings.market_data.interval,
+            wall_clock=self.wall_clock.now,
+        )
+        return admin_job_time(uow_factory=self.uow_factory, clock=clock, job=job, requested=requested)
 
     def run_market_data_job(self, now: datetime) -> IngestReport:
         from shared.services.ingest import ingest_market_data
