@@ -332,6 +332,8 @@ var appSettings = {
   KeyVault__Uri: kvUri
   KeyVault__CacheTtlSeconds: '300'
   ConnectionStrings__TradingDb: tradingDbUrl
+  Database__ConnectTimeoutSeconds: '10'
+  Database__StatementTimeoutSeconds: '30'
   MarketData__Provider: 'coingecko'
   MarketData__Interval: '1h'
   MarketData__BackfillHours: '72'

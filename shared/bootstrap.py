@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from shared.config import Settings
 
 if TYPE_CHECKING:
+    from shared.domain.model import AgentDecision
     from shared.services.backtest import BacktestProgress, BacktestReport
     from shared.services.cycle import CycleReport
     from shared.services.equity import EquityReport
@@ -107,8 +108,10 @@ class Container:
         from shared.services.cycle import run_cycle
 
         race = self.settings.race
-        try:
-            return await run_cycle(
+        answers: dict[int, AgentDecision] = {}  # kept across tries: an agent answered once is not asked again
+
+        def cycle() -> Awaitable[CycleReport]:
+            return run_cycle(
                 uow_factory=self.uow_factory,
                 clients=self.agent_clients,
                 cycle_time=cycle_time,
@@ -118,7 +121,13 @@ class Container:
                 agent_timeout_s=race.agent_timeout_seconds,
                 max_concurrency=race.max_concurrent_agents,
                 metrics=self.metrics,
+                answers=answers,
             )
+
+        try:
+            # Run again on a transient database error, as the other two jobs are (a re-run is idempotent).
+            retry_async = getattr(self.db_retry, "run_async", None)
+            return await (retry_async(cycle, what="run-agents job") if retry_async else cycle())
         finally:
             # Functions runs every timer on a new event loop: connections pooled on this one would be dead by
             # the next job, so close them while their loop still runs (clients and breakers are kept).
@@ -201,9 +210,12 @@ def bootstrap(settings: Settings | None = None) -> Container:
     settings = settings or load_settings()
     connection_string = settings.applicationinsights_connection_string
     configure_telemetry(connection_string.get_secret_value() if connection_string else None)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        timeouts=(settings.database.connect_timeout_seconds, settings.database.statement_timeout_seconds),
+    )
     db_retry: DbRetry = _run_once
-    if engine.dialect.name == "mssql":
+    if engine.dialect.name in ("mssql", "postgresql"):
         from shared.adapters.db.retry import TransientDbRetry
 
         db_retry = TransientDbRetry()

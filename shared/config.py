@@ -58,6 +58,13 @@ class ConnectionStrings(_Section):
     trading_db: str = Field(DEFAULT_DATABASE_URL, alias="TradingDb")
 
 
+class DatabaseSettings(_Section):
+    """Bounds on how long a database call may hold a worker (a hung or unreachable server)."""
+
+    connect_timeout_seconds: int = Field(10, alias="ConnectTimeoutSeconds", ge=1, le=300)
+    statement_timeout_seconds: int = Field(30, alias="StatementTimeoutSeconds", ge=1, le=3600)
+
+
 class RaceSettings(_Section):
     starting_cash: Decimal = Field(Decimal(100_000), alias="StartingCash", gt=0)
     fee_bps: Decimal = Field(Decimal(10), alias="FeeBps", ge=0, lt=10_000)
@@ -322,6 +329,7 @@ class Settings(BaseSettings):
     )
 
     connection_strings: ConnectionStrings = Field(default_factory=ConnectionStrings, alias="ConnectionStrings")
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings, alias="Database")
     race: RaceSettings = Field(default_factory=RaceSettings, alias="Race")
     market_data: MarketDataSettings = Field(default_factory=MarketDataSettings, alias="MarketData")
     schedules: ScheduleSettings = Field(default_factory=ScheduleSettings, alias="Schedules")

@@ -32,6 +32,8 @@ from shared.services.ports import (
 logger = logging.getLogger(__name__)
 
 NO_MARKET_DATA = "no market data"
+RECORD_RETRY_DELAYS = (0.5, 2.0, 8.0)  # seconds before each new try of a failed decision write
+PORTFOLIO_WRITE_ATTEMPTS = 5  # a versioned portfolio write that keeps losing to concurrent writers gives up
 VOLUNTARY_HOLD = "model chose to hold"
 
 
@@ -81,10 +83,17 @@ async def run_cycle(
     agent_timeout_s: float,
     max_concurrency: int,
     metrics: CycleMetrics | None = None,
+    answers: dict[int, AgentDecision] | None = None,
+    record_retry_delays: Sequence[float] = RECORD_RETRY_DELAYS,
 ) -> CycleReport:
     """Ask every active, not-yet-decided agent for a decision on one snapshot (concurrently, bounded, each
     under a deadline), then execute and record each decision in its own transaction. Any model failure
-    becomes a recorded HOLD with its reason; re-running a cycle changes nothing."""
+    becomes a recorded HOLD with its reason; re-running a cycle changes nothing.
+
+    A write that fails is tried again after each of `record_retry_delays` with the answer already received;
+    if it still fails, a HOLD with the reason and the answer's audit trail is recorded instead. `answers`
+    (agent id -> decision) keeps the answers across runs of the job: an agent answered in an earlier,
+    failed run is not asked (and paid for) again."""
     if cycle_time.tzinfo is None:
         raise ValueError("naive cycle_time: cycles are identified by a UTC-aware time")
     if max_concurrency < 1:
@@ -122,12 +131,20 @@ async def run_cycle(
 
     staleness = snapshot.staleness()
     staleness_s = staleness.total_seconds() if staleness is not None else None
-    decisions = await decide_all(
-        pending, clients, snapshot, portfolios, rules, timeout_s=agent_timeout_s, max_concurrency=max_concurrency
+    answers = {} if answers is None else answers
+    to_ask = [agent for agent in pending if agent.id not in answers]
+    answers.update(
+        await decide_all(
+            to_ask, clients, snapshot, portfolios, rules, timeout_s=agent_timeout_s, max_concurrency=max_concurrency
+        )
     )
+    decisions = {agent.id: answers[agent.id] for agent in pending}
 
     def write() -> _Written:  # one thread hop for every agent's transaction and the cycle summary
         written = _record_decisions(uow_factory, pending, decisions, stored, snapshot, rules, staleness_s, metrics)
+        written = _retry_failed(
+            written, record_retry_delays, uow_factory, pending, decisions, snapshot, rules, staleness_s, metrics
+        )
         _record_cycle(
             uow_factory,
             cycle_time=cycle_time,
@@ -261,6 +278,19 @@ class _Written:
     rejections: int = 0
     holds: Counter[str] = field(default_factory=Counter)
     failed: list[int] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)  # why each failed agent's write failed
+
+    def merged(self, retry: _Written) -> _Written:
+        """This pass's counts plus a retry of its failed agents (whose outcome replaces theirs)."""
+        return _Written(
+            decided=self.decided + retry.decided,
+            duplicates=self.duplicates + retry.duplicates,
+            trades=self.trades + retry.trades,
+            rejections=self.rejections + retry.rejections,
+            holds=self.holds + retry.holds,
+            failed=list(retry.failed),
+            errors=dict(retry.errors),
+        )
 
 
 def _record_decisions(
@@ -292,11 +322,12 @@ def _record_decisions(
         except DuplicateDecisionError:
             written.duplicates += 1  # a concurrent run of this cycle got there first: its decision stands
             continue
-        except Exception:
+        except Exception as exc:
             logger.exception(
                 "cycle %s: could not record agent %d's decision", snapshot.cycle_time.isoformat(), agent.id
             )
             written.failed.append(agent.id)
+            written.errors[agent.id] = f"{type(exc).__name__}: {exc}"[:300]
             continue
         written.decided += 1
         written.trades += len(result.trades)
@@ -309,6 +340,40 @@ def _record_decisions(
             except Exception:  # telemetry must never cost a decision
                 logger.exception("could not record the metrics of agent %d's decision", agent.id)
     return written
+
+
+def _retry_failed(
+    written: _Written,
+    delays: Sequence[float],
+    uow_factory: UnitOfWorkFactory,
+    pending: Sequence[Agent],
+    decisions: Mapping[int, AgentDecision],
+    snapshot: MarketSnapshot,
+    rules: RaceRules,
+    staleness_s: float | None,
+    metrics: CycleMetrics | None,
+) -> _Written:
+    """Write the failed agents' decisions again (their answers are kept: nobody is asked twice), after each
+    delay; then, for those still failing, a HOLD that keeps the answer's audit trail and says why."""
+    for delay in (*delays, None):
+        if not written.failed:
+            break
+        retry = [agent for agent in pending if agent.id in set(written.failed)]
+        if delay is None:  # the last try: a HOLD with the reason (a bad decision must not stay unrecorded)
+            decisions = {a.id: _unrecordable(decisions[a.id], written.errors.get(a.id, "?")) for a in retry}
+        else:
+            time.sleep(delay)
+        again = _record_decisions(uow_factory, retry, decisions, {}, snapshot, rules, staleness_s, metrics)
+        written = written.merged(again)
+    return written
+
+
+def _unrecordable(decision: AgentDecision, error: str) -> AgentDecision:
+    audit = {
+        name: getattr(decision, name)
+        for name in ("prompt", "raw_response", "latency_ms", "prompt_tokens", "completion_tokens", "cost_usd")
+    }
+    return AgentDecision.hold(f"error: could not record the decision: {error}"[:500], **audit)
 
 
 def decision_record(
@@ -344,18 +409,22 @@ def _execute(
     prices: Mapping[str, Decimal],
     rules: RaceRules,
 ) -> ExecutionResult:
-    """Execute the decision's orders on the agent's stored portfolio and write the result."""
-    if stored is not None:
-        if not decision.orders:  # a hold changes nothing, whatever is stored by now: nothing to write
-            return ExecutionResult(stored.portfolio, (), ())
-        result = execute_orders(stored.portfolio, decision.orders, prices, rules)
-        if uow.portfolios.replace(stored, result.portfolio):
+    """Execute the decision's orders on the agent's stored portfolio and write the result, replacing the
+    stored portfolio only at the version the orders were executed on (re-read and re-executed otherwise)."""
+    for _ in range(PORTFOLIO_WRITE_ATTEMPTS):
+        if stored is not None:
+            if not decision.orders:  # a hold changes nothing, whatever is stored by now: nothing to write
+                return ExecutionResult(stored.portfolio, (), ())
+            result = execute_orders(stored.portfolio, decision.orders, prices, rules)
+            if uow.portfolios.replace(stored, result.portfolio):
+                return result
+        # Not loaded, or another writer changed it since: execute on what is stored now, at its version.
+        stored = uow.portfolios.get_many_versioned([agent_id]).get(agent_id)
+        if stored is None:  # no portfolio yet: this write creates it (a concurrent creator makes it fail)
+            result = execute_orders(Portfolio(agent_id, rules.starting_cash), decision.orders, prices, rules)
+            uow.portfolios.save(result.portfolio)
             return result
-    # No stored portfolio yet, or another writer changed it since the load: execute on what is stored now.
-    portfolio = uow.portfolios.get(agent_id) or Portfolio(agent_id, rules.starting_cash)
-    result = execute_orders(portfolio, decision.orders, prices, rules)
-    uow.portfolios.save(result.portfolio)
-    return result
+    raise RuntimeError(f"agent {agent_id}'s portfolio kept changing under {PORTFOLIO_WRITE_ATTEMPTS} writes")
 
 
 def _record_cycle(

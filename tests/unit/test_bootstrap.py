@@ -54,3 +54,38 @@ def test_the_pools_are_closed_when_the_job_fails() -> None:
 
 def test_clients_without_pools_need_no_closing() -> None:
     assert _container(lambda agent: ScriptedClient()).run_agents_job(T0).decided == 0
+
+
+def test_the_agents_job_runs_again_on_a_transient_database_error() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from shared.adapters.db.retry import TransientDbRetry
+
+    class DownOnce(FakeUnitOfWorkFactory):
+        calls = 0
+
+        def __call__(self):  # type: ignore[no-untyped-def]
+            DownOnce.calls += 1
+            if DownOnce.calls == 1:
+                raise OperationalError(
+                    "connect", {}, ConnectionRefusedError("server closed"), connection_invalidated=True
+                )
+            return super().__call__()
+
+    container = _container(lambda agent: ScriptedClient())
+    container.uow_factory = DownOnce()
+    container.db_retry = TransientDbRetry(base_delay=0, max_delay=0)
+
+    assert container.run_agents_job(T0).decided == 0
+    assert DownOnce.calls > 1
+
+
+def test_psycopg_operational_errors_are_transient() -> None:
+    import psycopg
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from shared.adapters.db.retry import is_transient_db_error
+
+    assert is_transient_db_error(OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused")))
+    assert is_transient_db_error(OperationalError("SELECT 1", {}, psycopg.errors.QueryCanceled("statement timeout")))
+    assert not is_transient_db_error(ProgrammingError("SELECT x", {}, psycopg.ProgrammingError("no column x")))
