@@ -106,8 +106,8 @@ param alertEvaluationFrequency string = 'PT15M'
 
 // ---------------------------------------------------------------- app settings (shared/config.py names)
 param scheduleMarketData string = '0 */15 * * * *'
-param scheduleRunAgents string = '0 0 * * * *'
-param scheduleEquitySnapshot string = '0 */15 * * * *'
+param scheduleRunAgents string = '0 5 * * * *'
+param scheduleEquitySnapshot string = '0 10,25,40,55 * * * *'
 @allowed([
   'groq'
   'together'

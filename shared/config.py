@@ -115,11 +115,13 @@ class MarketDataSettings(_Section):
 
 
 class ScheduleSettings(_Section):
-    """NCRONTAB expressions (six fields, seconds first) read by the timer triggers as `%Schedules__X%`."""
+    """NCRONTAB expressions (six fields, seconds first) read by the timer triggers as `%Schedules__X%`. Ordered
+    within the hour: the candle closing at the hour is ingested at :00, the cycle named by the hour runs at :05
+    on it, and its marks follow at :10 (again at :25, :40, :55: no-ops unless an earlier firing failed)."""
 
     market_data: str = Field("0 */15 * * * *", alias="MarketData")
-    run_agents: str = Field("0 0 * * * *", alias="RunAgents")
-    equity_snapshot: str = Field("0 */15 * * * *", alias="EquitySnapshot")
+    run_agents: str = Field("0 5 * * * *", alias="RunAgents")
+    equity_snapshot: str = Field("0 10,25,40,55 * * * *", alias="EquitySnapshot")
 
 
 class ApiSettings(_Section):

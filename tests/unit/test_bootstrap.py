@@ -89,3 +89,21 @@ def test_psycopg_operational_errors_are_transient() -> None:
     assert is_transient_db_error(OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused")))
     assert is_transient_db_error(OperationalError("SELECT 1", {}, psycopg.errors.QueryCanceled("statement timeout")))
     assert not is_transient_db_error(ProgrammingError("SELECT x", {}, psycopg.ProgrammingError("no column x")))
+
+
+def test_the_default_schedules_ingest_then_decide_then_mark_within_the_hour() -> None:
+    schedules = Settings().schedules
+
+    def first_minute(expression: str) -> int:
+        seconds, minutes, *hours_and_days = expression.split()
+        assert seconds == "0"
+        assert hours_and_days == ["*", "*", "*", "*"]
+        return int(minutes.split(",")[0].split("/")[0].replace("*", "0"))
+
+    ingest, decide, mark = (
+        first_minute(s) for s in (schedules.market_data, schedules.run_agents, schedules.equity_snapshot)
+    )
+    assert ingest < decide < mark  # the cycle sees the candle closing at its hour; its marks follow its trades
+    container = _container(lambda agent: ScriptedClient())
+    fired = T0.replace(minute=decide)
+    assert container.cycle_time(fired) == T0  # the cycle is still named by the hour
