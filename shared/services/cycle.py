@@ -8,12 +8,13 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from shared.correlation import correlated
+from shared.domain.audit import bounded_text
 from shared.domain.model import Agent, AgentDecision, Order, Portfolio
 from shared.domain.rules import ExecutionResult, RaceRules, execute_orders
 from shared.domain.snapshot import MarketSnapshot
@@ -388,12 +389,22 @@ def decision_record(
         agent_id=agent_id,
         cycle_time=snapshot.cycle_time,
         snapshot_sha256=snapshot.sha256,
-        decision=decision,
+        decision=_bounded(decision),
         trades=result.trades,
         rejections=result.rejections,
         data_staleness_seconds=staleness_s,
         decided_at=datetime.now(UTC),
     )
+
+
+def _bounded(decision: AgentDecision) -> AgentDecision:
+    """The decision with its audit texts bounded (`shared.domain.audit`): whatever a model or its endpoint
+    sends, what is stored is an excerpt plus the full length and hash."""
+    reasoning = bounded_text(decision.reasoning) or ""
+    prompt, raw_response = bounded_text(decision.prompt), bounded_text(decision.raw_response)
+    if (reasoning, prompt, raw_response) == (decision.reasoning, decision.prompt, decision.raw_response):
+        return decision
+    return replace(decision, reasoning=reasoning, prompt=prompt, raw_response=raw_response)
 
 
 def hold_reason(decision: AgentDecision) -> str | None:

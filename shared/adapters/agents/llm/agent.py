@@ -37,6 +37,7 @@ from shared.adapters.resilience import (
     TransientError,
     retrying,
 )
+from shared.domain.audit import MAX_STORED_CHARS, bounded_text
 from shared.domain.model import AgentDecision
 from shared.services.ports import AgentContext
 
@@ -47,7 +48,7 @@ HOLD_CIRCUIT_OPEN = "circuit open"
 HOLD_TIMEOUT = "timeout"
 HOLD_INVALID_OUTPUT = "invalid output"
 HOLD_PROVIDER_ERROR = "provider error"
-MAX_STORED_RESPONSE_CHARS = 16_000
+MAX_STORED_RESPONSE_CHARS = MAX_STORED_CHARS
 PER_MILLION = Decimal(1_000_000)
 
 
@@ -204,6 +205,4 @@ def _hold_reason(exc: BaseException) -> tuple[str, str]:
 
 
 def _clip(text: str) -> str:
-    if len(text) <= MAX_STORED_RESPONSE_CHARS:
-        return text
-    return text[:MAX_STORED_RESPONSE_CHARS] + f"…[{len(text) - MAX_STORED_RESPONSE_CHARS} characters cut]"
+    return bounded_text(text, MAX_STORED_RESPONSE_CHARS) or ""
