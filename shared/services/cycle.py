@@ -128,6 +128,11 @@ async def run_cycle(
         logger.warning("cycle %s: no candles closed at or before it; nothing recorded", cycle_time.isoformat())
         return report(note=NO_MARKET_DATA)
     if not pending:
+        # A run killed between its last decision and the cycle's summary row left the cycle without its row:
+        # the re-run writes it (the race's clock resumes from the latest recorded cycle; a gap would skip one).
+        await asyncio.to_thread(
+            _record_missing_cycle, uow_factory, cycle_time, snapshot.sha256, len(active), started_at
+        )
         return report(note="every active agent had already decided this cycle")
 
     staleness = snapshot.staleness()
@@ -436,6 +441,17 @@ def _execute(
             uow.portfolios.save(result.portfolio)
             return result
     raise RuntimeError(f"agent {agent_id}'s portfolio kept changing under {PORTFOLIO_WRITE_ATTEMPTS} writes")
+
+
+def _record_missing_cycle(
+    uow_factory: UnitOfWorkFactory, cycle_time: datetime, snapshot_sha256: str, agents: int, started_at: datetime
+) -> None:
+    with uow_factory() as uow:
+        latest = uow.cycles.latest_time()
+    if latest is None or latest < cycle_time:
+        _record_cycle(
+            uow_factory, cycle_time=cycle_time, snapshot_sha256=snapshot_sha256, agents=agents, started_at=started_at
+        )
 
 
 def _record_cycle(

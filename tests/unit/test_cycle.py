@@ -417,3 +417,18 @@ def test_answers_survive_a_failed_run_of_the_job_and_are_not_asked_again() -> No
     assert (report.decided, report.failed) == (1, ())
     assert len(client.contexts) == 1
     assert uow.state.decisions[(1, CYCLE)].decision.reasoning == "answered in the first run"
+
+
+def test_a_run_killed_before_the_cycle_row_gets_it_written_by_the_re_run() -> None:
+    uow = market()
+    clients = agents_with(uow, ScriptedClient([BUY_ETH]))
+    cycle(uow, clients)
+    del uow.state.cycles[CYCLE]  # as if the worker died between the last decision and the summary row
+
+    report = cycle(uow, clients)
+
+    assert (report.decided, report.skipped) == (0, 1)
+    assert uow.state.cycles[CYCLE].decisions == 1
+    recorded = uow.state.cycles[CYCLE]
+    cycle(uow, clients)
+    assert uow.state.cycles[CYCLE] == recorded  # once written, a re-run leaves it as it is
