@@ -106,8 +106,8 @@ param alertEvaluationFrequency string = 'PT15M'
 
 // ---------------------------------------------------------------- app settings (shared/config.py names)
 param scheduleMarketData string = '0 */15 * * * *'
-param scheduleRunAgents string = '0 0 * * * *'
-param scheduleEquitySnapshot string = '0 */15 * * * *'
+param scheduleRunAgents string = '0 5 * * * *'
+param scheduleEquitySnapshot string = '0 10,25,40,55 * * * *'
 @allowed([
   'groq'
   'together'
@@ -332,6 +332,8 @@ var appSettings = {
   KeyVault__Uri: kvUri
   KeyVault__CacheTtlSeconds: '300'
   ConnectionStrings__TradingDb: tradingDbUrl
+  Database__ConnectTimeoutSeconds: '10'
+  Database__StatementTimeoutSeconds: '30'
   MarketData__Provider: 'coingecko'
   MarketData__Interval: '1h'
   MarketData__BackfillHours: '72'

@@ -7,6 +7,7 @@ Functions app.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -205,6 +206,12 @@ def create_app(settings: ServiceSettings | None = None, *, bundle: ModelBundle |
 
 
 async def _compute(runtime: Runtime, body: bytes, fingerprint: str) -> StoredResponse:
+    # Parsing and inference are CPU-bound: off the event loop, which keeps serving health checks, duplicates
+    # and the idempotency lock's renewal meanwhile.
+    return await asyncio.to_thread(_compute_now, runtime, body, fingerprint)
+
+
+def _compute_now(runtime: Runtime, body: bytes, fingerprint: str) -> StoredResponse:
     try:
         request = DecisionRequest.model_validate_json(body)
         _check_against_model(request, runtime.bundle)

@@ -3,14 +3,17 @@
 The first response for an `Idempotency-Key` is stored for a TTL (1 h) and replayed byte for byte; a concurrent
 duplicate waits for the first computation instead of running its own (a `SET NX PX` lock shared by every
 replica through Redis, plus an in-process future for duplicates inside one replica); the same key with a
-different body is a conflict. Without Redis configured the store is in memory (one replica only); when Redis
-fails mid-run the coordinator carries on in memory, reports itself degraded, and probes Redis again later.
+different body is a conflict. The lock (10 s) is renewed every third of its TTL while the computation runs, so
+a slow inference is never computed twice across replicas. Without Redis configured the store is in memory (one
+replica only); when Redis fails mid-run the coordinator carries on in memory, reports itself degraded, and
+probes Redis again later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import time
@@ -67,6 +70,10 @@ class IdempotencyStore(Protocol):
         """Drop the lock if `token` still holds it (it may have expired and passed to another request)."""
         ...
 
+    async def renew(self, key: str, token: str, ttl_s: float) -> bool:
+        """Extend the lock's expiry if `token` still holds it (a computation that outlives the lock's TTL)."""
+        ...
+
     async def ping(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -107,6 +114,13 @@ class MemoryStore:
         if held is not None and held[1] == token:
             del self._locks[key]
 
+    async def renew(self, key: str, token: str, ttl_s: float) -> bool:
+        held = self._locks.get(key)
+        if held is None or held[1] != token or held[0] <= self._clock():
+            return False
+        self._locks[key] = (self._clock() + ttl_s, token)
+        return True
+
     async def ping(self) -> None:
         return None
 
@@ -120,6 +134,9 @@ class StoreUnavailableError(Exception):
 
 # Delete the lock only if it is still ours: a lock that expired may now belong to another request.
 _RELEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+_RENEW_SCRIPT = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+)
 
 
 class RedisStore:
@@ -152,6 +169,10 @@ class RedisStore:
 
     async def release(self, key: str, token: str) -> None:
         await self._call(self._client.eval(_RELEASE_SCRIPT, 1, LOCK_PREFIX + key, token))
+
+    async def renew(self, key: str, token: str, ttl_s: float) -> bool:
+        ttl_ms = str(max(1, int(ttl_s * 1000)))
+        return bool(await self._call(self._client.eval(_RENEW_SCRIPT, 1, LOCK_PREFIX + key, token, ttl_ms)))
 
     async def ping(self) -> None:
         await self._call(self._client.ping())
@@ -210,10 +231,13 @@ class IdempotencyCoordinator:
         lock_ttl_s: float = 10,
         retry_primary_s: float = 5,
         fallback: MemoryStore | None = None,
+        max_wait_s: float = 60,
     ) -> None:
         self.primary = primary
         self.fallback = fallback or MemoryStore()
         self.ttl_s, self.lock_ttl_s, self.retry_primary_s = ttl_s, lock_ttl_s, retry_primary_s
+        # A duplicate waits this long for a computation whose holder keeps renewing its lock.
+        self.max_wait_s = max(max_wait_s, lock_ttl_s * 1.5)
         self.degraded_reason: str | None = None
         self._next_probe = 0.0
         self._inflight: dict[str, tuple[str, asyncio.Future[StoredResponse]]] = {}
@@ -296,7 +320,7 @@ class IdempotencyCoordinator:
         if stored is not None:
             return self._replay(key, stored, fingerprint, "hit")
         token = uuid.uuid4().hex
-        deadline = time.monotonic() + self.lock_ttl_s * 1.5
+        deadline = time.monotonic() + self.max_wait_s
         pause = 0.005
         while True:
             if await self._do(lambda s: s.acquire(key, token, self.lock_ttl_s)):
@@ -305,7 +329,7 @@ class IdempotencyCoordinator:
                     stored = await self._do(lambda s: s.get(key))
                     if stored is not None:
                         return self._replay(key, stored, fingerprint, "hit")
-                    computed = await compute()
+                    computed = await self._computed_holding_lock(key, token, compute)
                     if 200 <= computed.status_code < 300:
                         await self._remember(key, computed)
                     return Result(computed, "miss")
@@ -319,6 +343,31 @@ class IdempotencyCoordinator:
                 return self._replay(key, stored, fingerprint, "wait")
             if time.monotonic() > deadline:
                 raise StillRunningError(key)
+
+    async def _computed_holding_lock(
+        self, key: str, token: str, compute: Callable[[], Awaitable[StoredResponse]]
+    ) -> StoredResponse:
+        """`compute()`, renewing the lock every third of its TTL meanwhile: a slow inference keeps it, so no
+        other replica computes the same key a second time."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.lock_ttl_s / 3)
+                try:
+                    if not await self._do(lambda s: s.renew(key, token, self.lock_ttl_s)):
+                        log.warning("idempotency lock for %s was lost while computing", key)
+                        return
+                except Exception:  # renewal is best effort: the computation goes on
+                    log.exception("idempotency lock renewal failed for %s", key)
+                    return
+
+        renewal = asyncio.create_task(renew())
+        try:
+            return await compute()
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
 
     async def _remember(self, key: str, response: StoredResponse) -> None:
         await self._do(lambda s: s.put(key, response, self.ttl_s))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,17 +17,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from shared.config import Settings
 
 if TYPE_CHECKING:
+    from shared.domain.model import AgentDecision
     from shared.services.backtest import BacktestProgress, BacktestReport
     from shared.services.cycle import CycleReport
     from shared.services.equity import EquityReport
     from shared.services.ingest import IngestReport
     from shared.services.ports import (
         AgentClientFactory,
+        Clock,
         CycleMetrics,
         MarketDataProvider,
         RaceQueries,
         UnitOfWorkFactory,
     )
+    from shared.services.race_clock import Job
 
 
 T = TypeVar("T")
@@ -55,6 +58,7 @@ class Container:
     # Runs a whole idempotent job again on a transient database error (Azure SQL); once elsewhere.
     db_retry: DbRetry = _run_once
     metrics: CycleMetrics | None = None
+    wall_clock: Clock = field(default_factory=SystemClock)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def dependency_checks(self) -> dict[str, tuple[str, str | None]]:
@@ -68,6 +72,20 @@ class Container:
         from shared.domain.cycles import floor_time
 
         return floor_time(now, timedelta(minutes=self.settings.race.cycle_minutes))
+
+    def admin_job_time(self, job: Job, requested: datetime | None) -> datetime:
+        """The time a job triggered by hand runs at, on the race's clock (`shared.services.race_clock`):
+        `requested`, or the job's next due time; raises `JobTimeRefused` for a time the race cannot run at."""
+        from shared.services.race_clock import RaceClock, admin_job_time
+
+        clock = RaceClock(
+            replay=self.settings.market_data.provider == "replay",
+            cycle=timedelta(minutes=self.settings.race.cycle_minutes),
+            replay_start=self.settings.market_data.replay_start,
+            interval=self.settings.market_data.interval,
+            wall_clock=self.wall_clock.now,
+        )
+        return admin_job_time(uow_factory=self.uow_factory, clock=clock, job=job, requested=requested)
 
     def run_market_data_job(self, now: datetime) -> IngestReport:
         from shared.services.ingest import IngestMetrics, ingest_market_data
@@ -91,8 +109,10 @@ class Container:
         from shared.services.cycle import run_cycle
 
         race = self.settings.race
-        try:
-            return await run_cycle(
+        answers: dict[int, AgentDecision] = {}  # kept across tries: an agent answered once is not asked again
+
+        def cycle() -> Awaitable[CycleReport]:
+            return run_cycle(
                 uow_factory=self.uow_factory,
                 clients=self.agent_clients,
                 cycle_time=cycle_time,
@@ -102,7 +122,13 @@ class Container:
                 agent_timeout_s=race.agent_timeout_seconds,
                 max_concurrency=race.max_concurrent_agents,
                 metrics=self.metrics,
+                answers=answers,
             )
+
+        try:
+            # Run again on a transient database error, as the other two jobs are (a re-run is idempotent).
+            retry_async = getattr(self.db_retry, "run_async", None)
+            return await (retry_async(cycle, what="run-agents job") if retry_async else cycle())
         finally:
             # Functions runs every timer on a new event loop: connections pooled on this one would be dead by
             # the next job, so close them while their loop still runs (clients and breakers are kept).
@@ -185,9 +211,12 @@ def bootstrap(settings: Settings | None = None) -> Container:
     settings = settings or load_settings()
     connection_string = settings.applicationinsights_connection_string
     configure_telemetry(connection_string.get_secret_value() if connection_string else None)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        timeouts=(settings.database.connect_timeout_seconds, settings.database.statement_timeout_seconds),
+    )
     db_retry: DbRetry = _run_once
-    if engine.dialect.name == "mssql":
+    if engine.dialect.name in ("mssql", "postgresql"):
         from shared.adapters.db.retry import TransientDbRetry
 
         db_retry = TransientDbRetry()

@@ -58,6 +58,13 @@ class ConnectionStrings(_Section):
     trading_db: str = Field(DEFAULT_DATABASE_URL, alias="TradingDb")
 
 
+class DatabaseSettings(_Section):
+    """Bounds on how long a database call may hold a worker (a hung or unreachable server)."""
+
+    connect_timeout_seconds: int = Field(10, alias="ConnectTimeoutSeconds", ge=1, le=300)
+    statement_timeout_seconds: int = Field(30, alias="StatementTimeoutSeconds", ge=1, le=3600)
+
+
 class RaceSettings(_Section):
     starting_cash: Decimal = Field(Decimal(100_000), alias="StartingCash", gt=0)
     fee_bps: Decimal = Field(Decimal(10), alias="FeeBps", ge=0, lt=10_000)
@@ -108,11 +115,13 @@ class MarketDataSettings(_Section):
 
 
 class ScheduleSettings(_Section):
-    """NCRONTAB expressions (six fields, seconds first) read by the timer triggers as `%Schedules__X%`."""
+    """NCRONTAB expressions (six fields, seconds first) read by the timer triggers as `%Schedules__X%`. Ordered
+    within the hour: the candle closing at the hour is ingested at :00, the cycle named by the hour runs at :05
+    on it, and its marks follow at :10 (again at :25, :40, :55: no-ops unless an earlier firing failed)."""
 
     market_data: str = Field("0 */15 * * * *", alias="MarketData")
-    run_agents: str = Field("0 0 * * * *", alias="RunAgents")
-    equity_snapshot: str = Field("0 */15 * * * *", alias="EquitySnapshot")
+    run_agents: str = Field("0 5 * * * *", alias="RunAgents")
+    equity_snapshot: str = Field("0 10,25,40,55 * * * *", alias="EquitySnapshot")
 
 
 class ApiSettings(_Section):
@@ -322,6 +331,7 @@ class Settings(BaseSettings):
     )
 
     connection_strings: ConnectionStrings = Field(default_factory=ConnectionStrings, alias="ConnectionStrings")
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings, alias="Database")
     race: RaceSettings = Field(default_factory=RaceSettings, alias="Race")
     market_data: MarketDataSettings = Field(default_factory=MarketDataSettings, alias="MarketData")
     schedules: ScheduleSettings = Field(default_factory=ScheduleSettings, alias="Schedules")

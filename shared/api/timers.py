@@ -62,4 +62,5 @@ async def handle_run_agents_timer(timer: TimerInfo, container: Container, *, clo
 def handle_equity_snapshot_timer(timer: TimerInfo, container: Container, *, clock: Clock = utc_now) -> dict[str, Any]:
     now = clock()
     _note_past_due("equity-snapshot", timer, now)
-    return _log_report("equity-snapshot", container.run_equity_job(now).as_dict())
+    # Marked at the cycle the firing belongs to, so a re-fire or a late firing writes nothing new.
+    return _log_report("equity-snapshot", container.run_equity_job(container.cycle_time(now)).as_dict())

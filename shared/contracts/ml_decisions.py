@@ -119,7 +119,8 @@ class DecisionRequest(_Wire):
         return self
 
 
-DecimalString = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+# The upper bound is the race's largest order size (shared.domain.rules.MAX_ORDER_SIZE).
+DecimalString = Annotated[Decimal, Field(gt=0, le=Decimal(10) ** 12, allow_inf_nan=False)]
 
 
 class OrderOut(_Wire):

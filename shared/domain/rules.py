@@ -13,6 +13,9 @@ from shared.domain.model import Order, Portfolio, Position, Rejection, Rejection
 from shared.domain.money import ZERO, q, q_down, q_up
 
 BPS = Decimal(10_000)
+# No portfolio of this race gets near it, and it keeps every product of a size and a price well inside the
+# 28 significant digits Decimal arithmetic (and quantizing to 8 places) works with.
+MAX_ORDER_SIZE = Decimal(10) ** 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +89,10 @@ def execute_orders(
     accepted.sort(key=lambda o: 0 if o.side is Side.SELL else 1)
 
     for order in accepted:
-        outcome = _execute_one(book, order, prices, rules, marks_equity)
+        try:
+            outcome = _execute_one(book, order, prices, rules, marks_equity)
+        except ArithmeticError as exc:  # beyond Decimal's precision; raised before the book is changed
+            outcome = Rejection(order, RejectionReason.INVALID_SIZE, f"size cannot be priced: {type(exc).__name__}")
         if isinstance(outcome, Rejection):
             rejections.append(outcome)
         else:
@@ -166,4 +172,6 @@ def _size_error(order: Order) -> str | None:
     assert size is not None
     if not size.is_finite() or size <= 0:
         return f"size must be a positive finite number, got {size}"
+    if size > MAX_ORDER_SIZE:
+        return f"size {size:.6g} is above the largest order size {MAX_ORDER_SIZE:.0e}"
     return None

@@ -9,12 +9,13 @@ import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from shared.correlation import correlated
+from shared.domain.audit import bounded_text
 from shared.domain.model import Agent, AgentDecision, Order, Portfolio
 from shared.domain.rules import ExecutionResult, RaceRules, execute_orders
 from shared.domain.snapshot import MarketSnapshot
@@ -33,6 +34,8 @@ from shared.services.ports import (
 logger = logging.getLogger(__name__)
 
 NO_MARKET_DATA = "no market data"
+RECORD_RETRY_DELAYS = (0.5, 2.0, 8.0)  # seconds before each new try of a failed decision write
+PORTFOLIO_WRITE_ATTEMPTS = 5  # a versioned portfolio write that keeps losing to concurrent writers gives up
 VOLUNTARY_HOLD = "model chose to hold"
 
 
@@ -82,12 +85,19 @@ async def run_cycle(
     agent_timeout_s: float,
     max_concurrency: int,
     metrics: CycleMetrics | None = None,
+    answers: dict[int, AgentDecision] | None = None,
+    record_retry_delays: Sequence[float] = RECORD_RETRY_DELAYS,
 ) -> CycleReport:
     """Ask every active, not-yet-decided agent for a decision on one snapshot (concurrently, bounded, each
     under a deadline), and execute and record each decision in its own transaction as soon as it is made: an
     agent that answers fast (a baseline, a quick model) is recorded at once, never after one that hangs. The
     cycle ends when every agent's outcome is recorded, so by the slowest agent's deadline. Any model failure
-    becomes a recorded HOLD with its reason; re-running a cycle changes nothing."""
+    becomes a recorded HOLD with its reason; re-running a cycle changes nothing.
+
+    A write that fails is tried again after each of `record_retry_delays` with the answer already received;
+    if it still fails, a HOLD with the reason and the answer's audit trail is recorded instead. `answers`
+    (agent id -> decision) keeps the answers across runs of the job: an agent answered in an earlier,
+    failed run is not asked (and paid for) again."""
     if cycle_time.tzinfo is None:
         raise ValueError("naive cycle_time: cycles are identified by a UTC-aware time")
     if max_concurrency < 1:
@@ -121,20 +131,36 @@ async def run_cycle(
         logger.warning("cycle %s: no candles closed at or before it; nothing recorded", cycle_time.isoformat())
         return report(note=NO_MARKET_DATA)
     if not pending:
+        # A run killed between its last decision and the cycle's summary row left the cycle without its row:
+        # the re-run writes it (the race's clock resumes from the latest recorded cycle; a gap would skip one).
+        await asyncio.to_thread(
+            _record_missing_cycle, uow_factory, cycle_time, snapshot.sha256, len(active), started_at
+        )
         return report(note="every active agent had already decided this cycle")
 
     staleness = snapshot.staleness()
     staleness_s = staleness.total_seconds() if staleness is not None else None
+    answers = {} if answers is None else answers
     written = _Written()
+
+    def record(ready: Sequence[Agent], batch: Mapping[int, AgentDecision]) -> None:
+        done = _record_decisions(uow_factory, ready, batch, stored, snapshot, rules, staleness_s, metrics)
+        done = _retry_failed(
+            done, record_retry_delays, uow_factory, ready, batch, snapshot, rules, staleness_s, metrics
+        )
+        written.add(done)
+
+    known = [agent for agent in pending if agent.id in answers]
+    if known:  # answered in an earlier run of this job whose write failed: recorded, not asked again
+        await asyncio.to_thread(record, known, {agent.id: answers[agent.id] for agent in known})
+    to_ask = [agent for agent in pending if agent.id not in answers]
     batches = decide_as_completed(
-        pending, clients, snapshot, portfolios, rules, timeout_s=agent_timeout_s, max_concurrency=max_concurrency
+        to_ask, clients, snapshot, portfolios, rules, timeout_s=agent_timeout_s, max_concurrency=max_concurrency
     )
     async with aclosing(batches):
         async for batch in batches:  # one thread hop per batch of decisions made together, in id order
-            ready = [agent for agent in pending if agent.id in batch]
-            await asyncio.to_thread(
-                _record_decisions, uow_factory, ready, batch, stored, snapshot, rules, staleness_s, metrics, written
-            )
+            answers.update(batch)
+            await asyncio.to_thread(record, [agent for agent in to_ask if agent.id in batch], batch)
     await asyncio.to_thread(
         _record_cycle,
         uow_factory,
@@ -297,6 +323,29 @@ class _Written:
     rejections: int = 0
     holds: Counter[str] = field(default_factory=Counter)
     failed: list[int] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)  # why each failed agent's write failed
+
+    def merged(self, retry: _Written) -> _Written:
+        """This pass's counts plus a retry of its failed agents (whose outcome replaces theirs)."""
+        return _Written(
+            decided=self.decided + retry.decided,
+            duplicates=self.duplicates + retry.duplicates,
+            trades=self.trades + retry.trades,
+            rejections=self.rejections + retry.rejections,
+            holds=self.holds + retry.holds,
+            failed=list(retry.failed),
+            errors=dict(retry.errors),
+        )
+
+    def add(self, batch: _Written) -> None:
+        """Add the outcome of another batch of agents (a cycle records its decisions as they are made)."""
+        self.decided += batch.decided
+        self.duplicates += batch.duplicates
+        self.trades += batch.trades
+        self.rejections += batch.rejections
+        self.holds += batch.holds
+        self.failed.extend(batch.failed)
+        self.errors.update(batch.errors)
 
 
 def _record_decisions(
@@ -308,14 +357,12 @@ def _record_decisions(
     rules: RaceRules,
     staleness_s: float | None,
     metrics: CycleMetrics | None = None,
-    written: _Written | None = None,
 ) -> _Written:
     """Execute and record each decision, sequentially and in id order: one short transaction per agent.
-    Counts are added to `written` (a cycle records its decisions in batches, as they are made).
     A concurrent writer's change is never overwritten: the portfolio read at load time is replaced only if
     its version is unchanged, and otherwise read again and the orders executed on what is stored now."""
     prices = snapshot.last_prices
-    written = written if written is not None else _Written()
+    written = _Written()
     for agent in pending:
         decision = decisions[agent.id]
         try:
@@ -330,11 +377,12 @@ def _record_decisions(
         except DuplicateDecisionError:
             written.duplicates += 1  # a concurrent run of this cycle got there first: its decision stands
             continue
-        except Exception:
+        except Exception as exc:
             logger.exception(
                 "cycle %s: could not record agent %d's decision", snapshot.cycle_time.isoformat(), agent.id
             )
             written.failed.append(agent.id)
+            written.errors[agent.id] = f"{type(exc).__name__}: {exc}"[:300]
             continue
         written.decided += 1
         written.trades += len(result.trades)
@@ -349,6 +397,40 @@ def _record_decisions(
     return written
 
 
+def _retry_failed(
+    written: _Written,
+    delays: Sequence[float],
+    uow_factory: UnitOfWorkFactory,
+    pending: Sequence[Agent],
+    decisions: Mapping[int, AgentDecision],
+    snapshot: MarketSnapshot,
+    rules: RaceRules,
+    staleness_s: float | None,
+    metrics: CycleMetrics | None,
+) -> _Written:
+    """Write the failed agents' decisions again (their answers are kept: nobody is asked twice), after each
+    delay; then, for those still failing, a HOLD that keeps the answer's audit trail and says why."""
+    for delay in (*delays, None):
+        if not written.failed:
+            break
+        retry = [agent for agent in pending if agent.id in set(written.failed)]
+        if delay is None:  # the last try: a HOLD with the reason (a bad decision must not stay unrecorded)
+            decisions = {a.id: _unrecordable(decisions[a.id], written.errors.get(a.id, "?")) for a in retry}
+        else:
+            time.sleep(delay)
+        again = _record_decisions(uow_factory, retry, decisions, {}, snapshot, rules, staleness_s, metrics)
+        written = written.merged(again)
+    return written
+
+
+def _unrecordable(decision: AgentDecision, error: str) -> AgentDecision:
+    audit = {
+        name: getattr(decision, name)
+        for name in ("prompt", "raw_response", "latency_ms", "prompt_tokens", "completion_tokens", "cost_usd")
+    }
+    return AgentDecision.hold(f"error: could not record the decision: {error}"[:500], **audit)
+
+
 def decision_record(
     agent_id: int,
     snapshot: MarketSnapshot,
@@ -361,12 +443,22 @@ def decision_record(
         agent_id=agent_id,
         cycle_time=snapshot.cycle_time,
         snapshot_sha256=snapshot.sha256,
-        decision=decision,
+        decision=_bounded(decision),
         trades=result.trades,
         rejections=decision.rejections + result.rejections,  # the parser's, then the rules'
         data_staleness_seconds=staleness_s,
         decided_at=datetime.now(UTC),
     )
+
+
+def _bounded(decision: AgentDecision) -> AgentDecision:
+    """The decision with its audit texts bounded (`shared.domain.audit`): whatever a model or its endpoint
+    sends, what is stored is an excerpt plus the full length and hash."""
+    reasoning = bounded_text(decision.reasoning) or ""
+    prompt, raw_response = bounded_text(decision.prompt), bounded_text(decision.raw_response)
+    if (reasoning, prompt, raw_response) == (decision.reasoning, decision.prompt, decision.raw_response):
+        return decision
+    return replace(decision, reasoning=reasoning, prompt=prompt, raw_response=raw_response)
 
 
 def hold_reason(decision: AgentDecision) -> str | None:
@@ -382,18 +474,33 @@ def _execute(
     prices: Mapping[str, Decimal],
     rules: RaceRules,
 ) -> ExecutionResult:
-    """Execute the decision's orders on the agent's stored portfolio and write the result."""
-    if stored is not None:
-        if not decision.orders:  # a hold changes nothing, whatever is stored by now: nothing to write
-            return ExecutionResult(stored.portfolio, (), ())
-        result = execute_orders(stored.portfolio, decision.orders, prices, rules)
-        if uow.portfolios.replace(stored, result.portfolio):
+    """Execute the decision's orders on the agent's stored portfolio and write the result, replacing the
+    stored portfolio only at the version the orders were executed on (re-read and re-executed otherwise)."""
+    for _ in range(PORTFOLIO_WRITE_ATTEMPTS):
+        if stored is not None:
+            if not decision.orders:  # a hold changes nothing, whatever is stored by now: nothing to write
+                return ExecutionResult(stored.portfolio, (), ())
+            result = execute_orders(stored.portfolio, decision.orders, prices, rules)
+            if uow.portfolios.replace(stored, result.portfolio):
+                return result
+        # Not loaded, or another writer changed it since: execute on what is stored now, at its version.
+        stored = uow.portfolios.get_many_versioned([agent_id]).get(agent_id)
+        if stored is None:  # no portfolio yet: this write creates it (a concurrent creator makes it fail)
+            result = execute_orders(Portfolio(agent_id, rules.starting_cash), decision.orders, prices, rules)
+            uow.portfolios.save(result.portfolio)
             return result
-    # No stored portfolio yet, or another writer changed it since the load: execute on what is stored now.
-    portfolio = uow.portfolios.get(agent_id) or Portfolio(agent_id, rules.starting_cash)
-    result = execute_orders(portfolio, decision.orders, prices, rules)
-    uow.portfolios.save(result.portfolio)
-    return result
+    raise RuntimeError(f"agent {agent_id}'s portfolio kept changing under {PORTFOLIO_WRITE_ATTEMPTS} writes")
+
+
+def _record_missing_cycle(
+    uow_factory: UnitOfWorkFactory, cycle_time: datetime, snapshot_sha256: str, agents: int, started_at: datetime
+) -> None:
+    with uow_factory() as uow:
+        latest = uow.cycles.latest_time()
+    if latest is None or latest < cycle_time:
+        _record_cycle(
+            uow_factory, cycle_time=cycle_time, snapshot_sha256=snapshot_sha256, agents=agents, started_at=started_at
+        )
 
 
 def _record_cycle(

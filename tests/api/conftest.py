@@ -26,6 +26,7 @@ from shared.services.ports import (
     RaceStatus,
     TradeRow,
 )
+from shared.services.race_clock import JobTimeRefused
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 ADMIN_KEY = "test-admin-key"
@@ -202,12 +203,19 @@ class FakeContainer:
     queries: FakeRaceQueries = field(default_factory=FakeRaceQueries)
     job_calls: list[tuple[str, datetime]] = field(default_factory=list)
     dependencies: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    refuse_job_time: str | None = None  # admin_job_time raises JobTimeRefused with this message
 
     def dependency_checks(self) -> dict[str, tuple[str, str | None]]:
         return dict(self.dependencies)
 
     def cycle_time(self, now: datetime) -> datetime:
         return floor_time(now, timedelta(minutes=self.settings.race.cycle_minutes))
+
+    def admin_job_time(self, job: str, requested: datetime | None) -> datetime:
+        if self.refuse_job_time is not None:
+            raise JobTimeRefused(self.refuse_job_time)
+        at = requested or datetime.now(UTC)
+        return self.cycle_time(at) if job == "run-agents" else at
 
     def run_market_data_job(self, now: datetime) -> FakeReport:
         self.job_calls.append(("market-data", now))

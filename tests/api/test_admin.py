@@ -115,3 +115,15 @@ async def test_malformed_json_body_is_422_not_500(client: httpx.AsyncClient) -> 
     )
 
     assert_error(response, 422, "validation_error")
+
+
+@pytest.mark.parametrize("job", JOBS)
+async def test_a_time_the_race_cannot_run_at_is_409_and_runs_nothing(
+    client: httpx.AsyncClient, container: FakeContainer, job: str
+) -> None:
+    container.refuse_job_time = "at 9999-12-31T00:00:00+00:00 is ahead of the race's clock"
+
+    response = await client.post(f"/api/admin/jobs/{job}", params={"at": "9999-12-31T00:00:00Z"}, headers=AUTH)
+
+    assert_error(response, 409, "job_time_refused", mentions="ahead of the race's clock")
+    assert container.job_calls == []

@@ -310,7 +310,7 @@ def test_azure_specific_values() -> None:
     assert "MarketData__Provider: 'coingecko'" in main
     for name in ("Schedules__MarketData", "Schedules__RunAgents", "Schedules__EquitySnapshot"):
         assert re.search(rf"{name}: schedule\w+", main)
-    assert "param scheduleRunAgents string = '0 0 * * * *'" in main
+    assert "param scheduleRunAgents string = '0 5 * * * *'" in main
     assert "ConnectionStrings__TradingDb: tradingDbUrl" in main
     assert "CustomMlAgent__BaseUrl: mlService.outputs.url" in main
 

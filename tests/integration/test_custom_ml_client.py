@@ -326,3 +326,20 @@ def test_the_cycle_deadline_still_applies(service: RunningService) -> None:
 
     assert asyncio.run(run()).hold_reason is None
     assert timedelta(seconds=CustomMlAgentSettings().timeout_seconds * 3) < timedelta(seconds=30)
+
+
+@pytest.mark.parametrize("code", [400, 401, 413, 422])
+def test_a_4xx_answer_is_a_hold_but_not_a_breaker_failure(code: int) -> None:
+    client = scripted(Script(status(code)), max_retries=0, breaker_failures=1)
+    for _ in range(3):
+        decision = decide(client)
+        assert decision.hold_reason is not None
+        assert f"HTTP {code}" in decision.hold_reason
+    assert client.breaker.consecutive_failures == 0
+    assert client.breaker.state == "closed"  # a service that answers is up: it still gets the next cycle
+
+
+def test_a_5xx_answer_counts_as_a_breaker_failure() -> None:
+    client = scripted(Script(status(500)), max_retries=0, breaker_failures=5)
+    decide(client)
+    assert client.breaker.consecutive_failures == 1

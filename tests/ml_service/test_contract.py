@@ -116,3 +116,13 @@ def test_orders_carry_exactly_one_size_as_decimal_strings() -> None:
         OrderOut(symbol="BTC", side="SELL", quantity=Decimal(-1))
     response = DecisionResponse(orders=[order], reasoning="r", confidence=0.5, model_version="v", signals=[])
     assert DecisionResponse.model_validate_json(response.model_dump_json()) == response
+
+
+@pytest.mark.parametrize("size", ["1e20", "1000000000001", "1e400"])
+def test_an_order_size_above_the_races_largest_is_invalid_on_the_wire(size: str) -> None:
+    from shared.contracts.ml_decisions import OrderOut
+    from shared.domain.rules import MAX_ORDER_SIZE
+
+    assert OrderOut(symbol="BTC", side="BUY", quantity=MAX_ORDER_SIZE).quantity == MAX_ORDER_SIZE
+    with pytest.raises(ValidationError, match=r"less than or equal|finite number"):
+        OrderOut.model_validate_json(f'{{"symbol": "BTC", "side": "BUY", "quantity": {size}}}')

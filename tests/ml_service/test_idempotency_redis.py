@@ -186,6 +186,21 @@ async def test_the_redis_lock_is_set_nx_with_expiry_and_released_only_by_its_own
         await store.close()
 
 
+async def test_the_redis_lock_is_renewed_only_by_its_owner(redis_url: str) -> None:
+    store = RedisStore(redis_url)
+    key = new_key()
+    try:
+        assert await store.acquire(key, "owner", ttl_s=0.3) is True
+        assert await store.renew(key, "intruder", ttl_s=5) is False
+        assert await store.renew(key, "owner", ttl_s=5) is True
+        await asyncio.sleep(0.4)  # past the first expiry: the renewal keeps the lock
+        assert await store.acquire(key, "next", ttl_s=5) is False
+        await store.release(key, "owner")
+        assert await store.renew(key, "owner", ttl_s=5) is False
+    finally:
+        await store.close()
+
+
 async def test_the_memory_store_has_the_same_lock_and_expiry_semantics() -> None:
     now = [100.0]
     store = MemoryStore(clock=lambda: now[0])

@@ -29,7 +29,14 @@ def market() -> FakeUnitOfWorkFactory:
     return uow
 
 
-def cycle(uow: FakeUnitOfWorkFactory, clients: AgentClientFactory, *, timeout_s: float = 5.0) -> CycleReport:
+def cycle(
+    uow: FakeUnitOfWorkFactory,
+    clients: AgentClientFactory,
+    *,
+    timeout_s: float = 5.0,
+    answers: dict[int, AgentDecision] | None = None,
+    retry_delays: tuple[float, ...] = (),
+) -> CycleReport:
     return asyncio.run(
         run_cycle(
             uow_factory=uow,
@@ -40,6 +47,8 @@ def cycle(uow: FakeUnitOfWorkFactory, clients: AgentClientFactory, *, timeout_s:
             snapshot_candles=24,
             agent_timeout_s=timeout_s,
             max_concurrency=32,
+            answers=answers,
+            record_retry_delays=retry_delays,
         )
     )
 
@@ -338,3 +347,88 @@ def test_a_hold_writes_no_portfolio() -> None:
     assert report.holds == {"model chose to hold": 1}
     assert uow.state.portfolio_versions == versions
     assert (1, CYCLE) in uow.state.decisions
+
+
+class FlakyDecisionWrites(FakeUnitOfWorkFactory):
+    """The database fails the first `failures` decision writes (an outage), then recovers."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def __call__(self):  # type: ignore[no-untyped-def]
+        unit = super().__call__()
+        add = unit.decisions.add
+
+        def flaky_add(record: DecisionRecord) -> None:
+            if self.failures > 0:
+                self.failures -= 1
+                raise ConnectionError("simulated database outage")
+            add(record)
+
+        unit.decisions.add = flaky_add  # type: ignore[method-assign]
+        return unit
+
+
+def flaky_market(failures: int) -> FlakyDecisionWrites:
+    uow = FlakyDecisionWrites(failures)
+    source = market()
+    uow.state = source.state
+    return uow
+
+
+def test_a_failed_write_is_retried_with_the_answer_already_received() -> None:
+    uow = flaky_market(failures=2)
+    client = ScriptedClient([BUY_ETH], reasoning="paid for once")
+    report = cycle(uow, agents_with(uow, client), retry_delays=(0, 0))
+
+    assert (report.decided, report.failed) == (1, ())
+    assert len(client.contexts) == 1  # asked once
+    assert uow.state.decisions[(1, CYCLE)].decision.reasoning == "paid for once"
+    assert uow.state.portfolios[1].positions["ETH"].quantity > 0
+
+
+def test_a_write_that_keeps_failing_records_a_hold_that_keeps_the_answer() -> None:
+    uow = flaky_market(failures=3)  # the decision and both retries fail; the HOLD gets through
+    client = ScriptedClient([BUY_ETH])
+    client_decision = AgentDecision(orders=(BUY_ETH,), reasoning="r", raw_response='{"orders": [...]}')
+    client.result = client_decision
+    report = cycle(uow, agents_with(uow, client), retry_delays=(0, 0))
+
+    assert (report.decided, report.failed) == (1, ())
+    record = uow.state.decisions[(1, CYCLE)]
+    assert record.decision.orders == ()
+    assert record.decision.hold_reason is not None
+    assert record.decision.hold_reason.startswith("error: could not record the decision: ConnectionError")
+    assert record.decision.raw_response == '{"orders": [...]}'  # the answer's audit trail is kept
+    assert uow.state.portfolios[1].cash == RULES.starting_cash
+
+
+def test_answers_survive_a_failed_run_of_the_job_and_are_not_asked_again() -> None:
+    uow = flaky_market(failures=100)
+    client = ScriptedClient([BUY_ETH], reasoning="answered in the first run")
+    clients = agents_with(uow, client)
+    answers: dict[int, AgentDecision] = {}
+    assert cycle(uow, clients, answers=answers).failed == (1,)
+
+    uow.failures = 0  # the database is back: the job runs again with the answers it kept
+    report = cycle(uow, clients, answers=answers)
+
+    assert (report.decided, report.failed) == (1, ())
+    assert len(client.contexts) == 1
+    assert uow.state.decisions[(1, CYCLE)].decision.reasoning == "answered in the first run"
+
+
+def test_a_run_killed_before_the_cycle_row_gets_it_written_by_the_re_run() -> None:
+    uow = market()
+    clients = agents_with(uow, ScriptedClient([BUY_ETH]))
+    cycle(uow, clients)
+    del uow.state.cycles[CYCLE]  # as if the worker died between the last decision and the summary row
+
+    report = cycle(uow, clients)
+
+    assert (report.decided, report.skipped) == (0, 1)
+    assert uow.state.cycles[CYCLE].decisions == 1
+    recorded = uow.state.cycles[CYCLE]
+    cycle(uow, clients)
+    assert uow.state.cycles[CYCLE] == recorded  # once written, a re-run leaves it as it is

@@ -170,3 +170,25 @@ def test_dust_whose_notional_rounds_to_zero_is_rejected_not_traded_for_free() ->
     assert only_rejection(result.rejections) is RejectionReason.INVALID_SIZE
     assert result.portfolio.cash == D(1)
     assert result.portfolio.positions == {}
+
+
+@pytest.mark.parametrize("size", ["1e12000001", "1e20", "123456789012345678901234567890", "1E+999999", "1000000000001"])
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+@pytest.mark.parametrize("field", ["quantity", "notional_usd"])
+def test_a_huge_order_size_is_rejected_with_a_reason_not_raised(size: str, side: Side, field: str) -> None:
+    order = Order("BTC", side, **{field: D(size)})  # type: ignore[arg-type]
+    book = Portfolio(agent_id=1, cash=D(100_000), positions={"BTC": Position(D(1), D(40_000))})
+
+    result = execute_orders(book, [order, buy("ETH", usd="1000")], PRICES, RULES)
+
+    assert [r.reason for r in result.rejections] == [RejectionReason.INVALID_SIZE]
+    assert "largest order size" in result.rejections[0].detail
+    assert [t.symbol for t in result.trades] == ["ETH"]  # the rest of the decision still executes
+    assert result.portfolio.positions["BTC"].quantity == D(1)
+
+
+def test_a_price_beyond_decimal_precision_rejects_the_order_instead_of_raising() -> None:
+    result = execute_orders(cash_only(), [buy("BTC", qty="999999999999")], {"BTC": D("1e30")}, RULES)
+
+    assert only_rejection(result.rejections) is RejectionReason.INVALID_SIZE
+    assert result.portfolio == cash_only()

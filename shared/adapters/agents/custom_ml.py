@@ -103,7 +103,10 @@ class CustomMlClient:
             response = await self._post_with_retries(call)
             decision = DecisionResponse.model_validate_json(response.content)
         except (TransientError, PermanentError, ValidationError) as exc:
-            self.breaker.record_failure()
+            if isinstance(exc, PermanentError) and exc.status is not None and 400 <= exc.status < 500:
+                self.breaker.record_neutral()  # the service is up and answered: the request is what it refused
+            else:
+                self.breaker.record_failure()
             latency = (time.perf_counter() - started) * 1000
             what = "returned an invalid response" if isinstance(exc, ValidationError) else "failed"
             return AgentDecision.hold(f"ML service {what}: {_first_line(exc)}", prompt=call.prompt, latency_ms=latency)

@@ -36,6 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from shared.adapters.db.models import CandleRow, SequenceRow
 from shared.adapters.db.types import ScaledDecimal, require_aware
@@ -289,7 +290,11 @@ def next_revision(connection: Connection) -> int:
     elif cast(CursorResult[Any], connection.execute(_BUMP_REVISION, parameters)).rowcount:
         return int(connection.execute(_SEQUENCE_VALUE, parameters).scalar_one())
     start = connection.execute(_MAX_REVISION).scalar_one() + 1
-    connection.execute(insert(SEQUENCES), {"name": CANDLE_SEQUENCE, "value": start})
+    try:
+        with connection.begin_nested():
+            connection.execute(insert(SEQUENCES), {"name": CANDLE_SEQUENCE, "value": start})
+    except IntegrityError:  # a concurrent first writer created the counter row: bump it after that one commits
+        return next_revision(connection)
     return int(start)
 
 

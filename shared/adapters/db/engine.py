@@ -70,8 +70,13 @@ def make_engine(url: str | URL, **engine_options: Any) -> Engine:
             options["fast_executemany"] = True
             parsed = azure_sql_url(parsed)
     token_provider = engine_options.pop("token_provider", None)
+    timeouts: tuple[int, int] | None = engine_options.pop("timeouts", None)
+    if timeouts is not None:
+        options["connect_args"] = timeout_connect_args(backend, *timeouts) | engine_options.pop("connect_args", {})
     options.update(engine_options)
     engine = create_engine(parsed, **options)
+    if backend == "mssql" and timeouts is not None:
+        _set_query_timeout(engine, timeouts[1])
     if backend == "sqlite":
         _configure_sqlite(engine)
     elif backend == "mssql" and parsed.get_driver_name() == "pyodbc" and uses_access_token(parsed):
@@ -81,6 +86,24 @@ def make_engine(url: str | URL, **engine_options: Any) -> Engine:
             token_provider = CachedAccessToken(AZURE_SQL_TOKEN_SCOPE).get
         attach_access_token(engine, token_provider)
     return engine
+
+
+def timeout_connect_args(backend: str, connect_timeout_s: int, statement_timeout_s: int) -> dict[str, Any]:
+    """The driver's arguments bounding a connection attempt and each statement (`Database__...` settings).
+    PostgreSQL enforces its statement and lock timeouts on the server; ODBC's query timeout is set per
+    connection (`_set_query_timeout`); SQLite waits for a lock at most its busy timeout."""
+    if backend == "postgresql":
+        ms = statement_timeout_s * 1000
+        return {"connect_timeout": connect_timeout_s, "options": f"-c statement_timeout={ms} -c lock_timeout={ms}"}
+    if backend == "mssql":
+        return {"timeout": connect_timeout_s}  # pyodbc: the login timeout
+    return {}
+
+
+def _set_query_timeout(engine: Engine, seconds: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _query_timeout(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.timeout = seconds  # pyodbc: SQL_ATTR_QUERY_TIMEOUT, enforced by the driver
 
 
 def azure_sql_url(url: URL) -> URL:

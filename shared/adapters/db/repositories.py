@@ -593,20 +593,19 @@ class SqlAlchemyEquityRepository:
         return {row.agent_id: _equity(row) for row in self._connection.execute(_EQUITY_LATEST_MANY, {"agent_ids": ids})}
 
     def add(self, snapshot: EquitySnapshot) -> bool:
-        at = require_aware(snapshot.at)
-        values = {
-            "agent_id": snapshot.agent_id,
-            "at": at,
-            "equity": snapshot.equity,
-            "cash": snapshot.cash,
-            "peak_equity": snapshot.peak_equity,
-            "max_drawdown": snapshot.max_drawdown,
-            "ordinal": snapshot.ordinal,
-        }
+        values = _equity_values(snapshot)
         if self._on_conflict:
             statement = _insert_unless_exists(EQUITY, ("agent_id", "at"), self._dialect_name)
-            return self._connection.execute(statement, values).first() is not None
-        if self._connection.execute(_EQUITY_EXISTS, {"agent_id": snapshot.agent_id, "at": at}).scalar():
+            try:
+                with self._connection.begin_nested():
+                    return self._connection.execute(statement, values).first() is not None
+            except IntegrityError:  # a concurrent run's next mark of this agent (the ordinal index)
+                return False
+        return self._add_guarded(snapshot)
+
+    def _add_guarded(self, snapshot: EquitySnapshot) -> bool:
+        values = _equity_values(snapshot)
+        if self._connection.execute(_EQUITY_EXISTS, {"agent_id": snapshot.agent_id, "at": values["at"]}).scalar():
             return False
         try:
             with self._connection.begin_nested():  # a concurrent writer got there first: not an error
@@ -618,24 +617,19 @@ class SqlAlchemyEquityRepository:
     def add_many(self, snapshots: Sequence[EquitySnapshot]) -> int:
         if not self._on_conflict:
             return sum(self.add(snapshot) for snapshot in snapshots)
-        rows = [
-            {
-                "agent_id": snapshot.agent_id,
-                "at": require_aware(snapshot.at),
-                "equity": snapshot.equity,
-                "cash": snapshot.cash,
-                "peak_equity": snapshot.peak_equity,
-                "max_drawdown": snapshot.max_drawdown,
-                "ordinal": snapshot.ordinal,
-            }
-            for snapshot in snapshots
-        ]
+        rows = [_equity_values(snapshot) for snapshot in snapshots]
         if not rows:
             return 0
         # executemany with RETURNING: SQLAlchemy sends it as one multi-row INSERT ... ON CONFLICT DO NOTHING
         # ("insertmanyvalues"), from a statement compiled once; the rows that come back were written.
         statement = _insert_unless_exists(EQUITY, ("agent_id", "at"), self._dialect_name)
-        return len(self._connection.execute(statement, rows).all())
+        try:
+            with self._connection.begin_nested():
+                return len(self._connection.execute(statement, rows).all())
+        except IntegrityError:
+            # A concurrent run wrote an agent's next mark first: ON CONFLICT covers (agent, at) only, not the
+            # (agent, ordinal) index. Row by row, each such mark is skipped: the other run's mark stands.
+            return sum(self._add_guarded(snapshot) for snapshot in snapshots)
 
     def marking_inputs(self) -> list[tuple[Portfolio, EquitySnapshot | None]]:
         found: dict[int, tuple[Portfolio, EquitySnapshot | None]] = {}
@@ -652,6 +646,18 @@ class SqlAlchemyEquityRepository:
             if symbol is not None:
                 entry[0].positions[symbol] = Position(quantity, avg_cost)
         return list(found.values())
+
+
+def _equity_values(snapshot: EquitySnapshot) -> dict[str, Any]:
+    return {
+        "agent_id": snapshot.agent_id,
+        "at": require_aware(snapshot.at),
+        "equity": snapshot.equity,
+        "cash": snapshot.cash,
+        "peak_equity": snapshot.peak_equity,
+        "max_drawdown": snapshot.max_drawdown,
+        "ordinal": snapshot.ordinal,
+    }
 
 
 def _equity(row: Any) -> EquitySnapshot:

@@ -1,4 +1,5 @@
-"""Retry of a whole unit of work on Azure SQL's transient errors (failover, throttling, dropped connections).
+"""Retry of a whole unit of work on transient database errors: Azure SQL's (failover, throttling, dropped
+connections) and PostgreSQL's operational errors (a server restarting, a refused or dropped connection).
 
 Only for work that is safe to run again from the start: the idempotent jobs (market data upserts, equity
 snapshots unique on (agent, time)). A transient error surfaces as a DBAPI error whose message carries the SQL
@@ -11,11 +12,18 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from sqlalchemy.exc import DBAPIError, OperationalError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +62,8 @@ def is_transient_db_error(error: BaseException) -> bool:
     if error.connection_invalidated:
         return True
     original = error.orig
+    if isinstance(error, OperationalError) and type(original).__module__.startswith("psycopg"):
+        return True  # PostgreSQL: refused or dropped connections, server shutting down, statement timeouts
     texts = [str(arg) for arg in getattr(original, "args", ())] or [str(original)]
     for text in texts:
         if text.strip().upper() in TRANSIENT_SQLSTATES:
@@ -79,6 +89,31 @@ class TransientDbRetry:
         self.attempts, self.base_delay, self.max_delay, self._sleep = attempts, base_delay, max_delay, sleep
 
     def __call__(self, work: Callable[[], T], *, what: str = "unit of work") -> T:
+        retrying = Retrying(
+            retry=retry_if_exception(is_transient_db_error),
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_random_exponential(multiplier=self.base_delay, max=self.max_delay),
+            sleep=self._sleep,
+            before_sleep=self._log_retry(what),
+            reraise=True,
+        )
+        return retrying(work)
+
+    async def run_async(self, work: Callable[[], Awaitable[T]], *, what: str = "unit of work") -> T:
+        """`__call__` for a coroutine: the event loop keeps running while it waits to try again."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(is_transient_db_error),
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_random_exponential(multiplier=self.base_delay, max=self.max_delay),
+            before_sleep=self._log_retry(what),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await work()
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _log_retry(self, what: str) -> Callable[[RetryCallState], None]:
         def log_retry(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             logger.warning(
@@ -89,12 +124,4 @@ class TransientDbRetry:
                 type(error).__name__,
             )
 
-        retrying = Retrying(
-            retry=retry_if_exception(is_transient_db_error),
-            stop=stop_after_attempt(self.attempts),
-            wait=wait_random_exponential(multiplier=self.base_delay, max=self.max_delay),
-            sleep=self._sleep,
-            before_sleep=log_retry,
-            reraise=True,
-        )
-        return retrying(work)
+        return log_retry

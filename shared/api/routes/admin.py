@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import datetime
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
@@ -16,8 +17,9 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from shared.api.deps import ContainerDep, check_admin_key, require_admin_key
-from shared.api.errors import InvalidRequestError, ServiceUnavailableError
+from shared.api.errors import ApiError, InvalidRequestError, ServiceUnavailableError
 from shared.api.schemas import ErrorPublic, JobReportPublic, JobRequest, UtcDatetime
+from shared.services.race_clock import Job, JobTimeRefused
 
 logger = logging.getLogger(__name__)
 
@@ -51,24 +53,46 @@ router = APIRouter(
         400: {"model": ErrorPublic, "description": "The body could not be read."},
         401: {"model": ErrorPublic, "description": "Missing or wrong admin key (x-admin-key header)."},
         403: {"model": ErrorPublic, "description": "Admin endpoints are disabled: Api__AdminKey is not set."},
+        409: {
+            "model": ErrorPublic,
+            "description": "`at` is a time the race cannot run the job at (ahead of its "
+            "clock or data, or before its latest cycle); nothing was written.",
+        },
     },
 )
 
-AtQuery = Annotated[UtcDatetime | None, Query(description="When the job runs as of (default: now), with offset.")]
+AtQuery = Annotated[
+    UtcDatetime | None,
+    Query(description="When the job runs as of, with offset (default: the race's next due time for the job)."),
+]
 JobBody = Annotated[JobRequest | None, Body(description="Optional; `at` may be given here instead.")]
 
 
-def job_time(at_query: datetime | None, body: JobRequest | None) -> datetime:
+class JobTimeConflictError(ApiError):
+    status_code = HTTPStatus.CONFLICT
+    code = "job_time_refused"
+
+
+def requested_time(at_query: datetime | None, body: JobRequest | None) -> datetime | None:
     at_body = body.at if body else None
     if at_query is not None and at_body is not None and at_query != at_body:
         raise InvalidRequestError("at: given in both the query and the body with different values")
-    return at_query or at_body or datetime.now(UTC)
+    return at_query or at_body
+
+
+async def job_time(container: ContainerDep, job: Job, at_query: datetime | None, body: JobRequest | None) -> datetime:
+    """The requested time checked against the race's clock, or the job's next due time (409 when refused)."""
+    requested = requested_time(at_query, body)
+    try:
+        return await run_in_threadpool(container.admin_job_time, job, requested)
+    except JobTimeRefused as exc:
+        raise JobTimeConflictError(str(exc)) from exc
 
 
 @router.post("/market-data")
 async def trigger_market_data(container: ContainerDep, at: AtQuery = None, body: JobBody = None) -> JobReportPublic:
     """Fetch and store candles up to `at`, as the market-data timer does."""
-    moment = job_time(at, body)
+    moment = await job_time(container, "market-data", at, body)
     report = await run_in_threadpool(container.run_market_data_job, moment)
     return JobReportPublic(job="market-data", at=moment, report=report.as_dict())
 
@@ -76,15 +100,16 @@ async def trigger_market_data(container: ContainerDep, at: AtQuery = None, body:
 @router.post("/run-agents")
 async def trigger_run_agents(container: ContainerDep, at: AtQuery = None, body: JobBody = None) -> JobReportPublic:
     """Run the decision cycle that `at` belongs to (a cycle already run changes nothing)."""
-    moment = job_time(at, body)
-    cycle_time = container.cycle_time(moment)
+    requested = requested_time(at, body)
+    cycle_time = await job_time(container, "run-agents", at, body)
+    moment = requested or cycle_time
     report = await container.run_agents_job_async(cycle_time)
     return JobReportPublic(job="run-agents", at=moment, cycle_time=cycle_time, report=report.as_dict())
 
 
 @router.post("/equity-snapshot")
 async def trigger_equity_snapshot(container: ContainerDep, at: AtQuery = None, body: JobBody = None) -> JobReportPublic:
-    """Mark every portfolio to market at `at`, as the equity timer does."""
-    moment = job_time(at, body)
+    """Mark every portfolio to market at `at` (floored to the cycle), as the equity timer does."""
+    moment = await job_time(container, "equity-snapshot", at, body)
     report = await run_in_threadpool(container.run_equity_job, moment)
     return JobReportPublic(job="equity-snapshot", at=moment, report=report.as_dict())

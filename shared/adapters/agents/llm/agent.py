@@ -45,6 +45,7 @@ from shared.adapters.resilience import (
     TransientError,
     retrying,
 )
+from shared.domain.audit import MAX_STORED_CHARS, bounded_text
 from shared.domain.model import AgentDecision
 from shared.services.ports import AgentContext
 
@@ -60,7 +61,7 @@ __all__ = [
     "LlmCallOptions",
 ]
 
-MAX_STORED_RESPONSE_CHARS = 16_000
+MAX_STORED_RESPONSE_CHARS = MAX_STORED_CHARS
 PER_MILLION = Decimal(1_000_000)
 # A provider's reported `usage` is trusted within what the request could have cost: at most `max_tokens`
 # generated, and a prompt at most this many times the (high-side) estimate plus a margin for the chat
@@ -247,6 +248,4 @@ def _hold_reason(exc: BaseException) -> tuple[str, str]:
 
 
 def _clip(text: str) -> str:
-    if len(text) <= MAX_STORED_RESPONSE_CHARS:
-        return text
-    return text[:MAX_STORED_RESPONSE_CHARS] + f"…[{len(text) - MAX_STORED_RESPONSE_CHARS} characters cut]"
+    return bounded_text(text, MAX_STORED_RESPONSE_CHARS) or ""
