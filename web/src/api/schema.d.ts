@@ -15,6 +15,7 @@ export interface paths {
          * Read Health
          * @description Each dependency's status. 503 only when a critical one (configuration, database) is down; any other
          *     problem (market data, a model provider's open circuit, the ML service) is "degraded" with 200.
+         *     The probes run at most once every few seconds; callers in between get the last answer.
          */
         get: operations["read_health_api_health_get"];
         put?: never;
@@ -254,7 +255,7 @@ export interface paths {
         put?: never;
         /**
          * Trigger Equity Snapshot
-         * @description Mark every portfolio to market at `at`, as the equity timer does.
+         * @description Mark every portfolio to market at `at` (floored to the cycle), as the equity timer does.
          */
         post: operations["trigger_equity_snapshot_api_admin_jobs_equity_snapshot_post"];
         delete?: never;
@@ -410,8 +411,16 @@ export interface components {
             reasoning: string;
             /** Confidence */
             confidence: number | null;
-            /** Hold Reason */
+            /**
+             * Hold Reason
+             * @description Why the agent held, in our words (the raw text is not public).
+             */
             hold_reason: string | null;
+            /**
+             * Hold Code
+             * @description A stable code of the hold reason, e.g. `rate_limited`.
+             */
+            hold_code?: string | null;
             /** Orders */
             orders: {
                 [key: string]: unknown;
@@ -754,6 +763,13 @@ export interface operations {
                     "application/json": components["schemas"]["HealthPublic"];
                 };
             };
+            /** @description Not modified: the `ETag` sent in `If-None-Match` is still current (empty body). */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Unexpected error (details are logged, never returned). */
             500: {
                 headers: {
@@ -791,6 +807,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["RacePublic"];
                 };
+            };
+            /** @description Not modified: the `ETag` sent in `If-None-Match` is still current (empty body). */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
             422: {
@@ -839,6 +862,13 @@ export interface operations {
                     "application/json": components["schemas"]["LeaderboardPublic"];
                 };
             };
+            /** @description Not modified: the `ETag` sent in `If-None-Match` is still current (empty body). */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
             422: {
                 headers: {
@@ -885,6 +915,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["AgentsPublic"];
                 };
+            };
+            /** @description Not modified: the `ETag` sent in `If-None-Match` is still current (empty body). */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
             422: {
@@ -935,6 +972,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["AgentPublic"];
                 };
+            };
+            /** @description Not modified: the `ETag` sent in `If-None-Match` is still current (empty body). */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Unknown agent. */
             404: {
@@ -1002,6 +1046,13 @@ export interface operations {
                     "application/json": components["schemas"]["EquitySeriesPublic"];
                 };
             };
+            /** @description Not modified: the `ETag` sent in `If-None-Match` is still current (empty body). */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Unknown agent. */
             404: {
                 headers: {
@@ -1065,6 +1116,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["TradesPagePublic"];
                 };
+            };
+            /** @description Not modified: the `ETag` sent in `If-None-Match` is still current (empty body). */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Unknown agent. */
             404: {
@@ -1130,6 +1188,13 @@ export interface operations {
                     "application/json": components["schemas"]["DecisionsPagePublic"];
                 };
             };
+            /** @description Not modified: the `ETag` sent in `If-None-Match` is still current (empty body). */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Unknown agent. */
             404: {
                 headers: {
@@ -1186,6 +1251,13 @@ export interface operations {
                     "application/json": components["schemas"]["PricesPublic"];
                 };
             };
+            /** @description Not modified: the `ETag` sent in `If-None-Match` is still current (empty body). */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
             422: {
                 headers: {
@@ -1218,8 +1290,8 @@ export interface operations {
     read_candles_api_market__symbol__candles_get: {
         parameters: {
             query?: {
-                /** @description Candle length. */
-                interval?: "30m" | "1h" | "4h" | "1d";
+                /** @description Candle length: the one the market data is stored at. */
+                interval?: "1h";
                 /** @description Inclusive lower bound, ISO 8601 with an offset. */
                 start?: string | null;
                 /** @description Inclusive upper bound, ISO 8601 with an offset. */
@@ -1244,6 +1316,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["CandlesPublic"];
                 };
+            };
+            /** @description Not modified: the `ETag` sent in `If-None-Match` is still current (empty body). */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Unknown symbol. */
             404: {
@@ -1286,7 +1365,7 @@ export interface operations {
     trigger_market_data_api_admin_jobs_market_data_post: {
         parameters: {
             query?: {
-                /** @description When the job runs as of (default: now), with offset. */
+                /** @description When the job runs as of, with offset (default: the race's next due time for the job). */
                 at?: string | null;
             };
             header?: {
@@ -1313,6 +1392,15 @@ export interface operations {
                     "application/json": components["schemas"]["JobReportPublic"];
                 };
             };
+            /** @description The body could not be read. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
             /** @description Missing or wrong admin key (x-admin-key header). */
             401: {
                 headers: {
@@ -1324,6 +1412,15 @@ export interface operations {
             };
             /** @description Admin endpoints are disabled: Api__AdminKey is not set. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description `at` is a time the race cannot run the job at (ahead of its clock or data, or before its latest cycle); nothing was written. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1363,7 +1460,7 @@ export interface operations {
     trigger_run_agents_api_admin_jobs_run_agents_post: {
         parameters: {
             query?: {
-                /** @description When the job runs as of (default: now), with offset. */
+                /** @description When the job runs as of, with offset (default: the race's next due time for the job). */
                 at?: string | null;
             };
             header?: {
@@ -1390,6 +1487,15 @@ export interface operations {
                     "application/json": components["schemas"]["JobReportPublic"];
                 };
             };
+            /** @description The body could not be read. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
             /** @description Missing or wrong admin key (x-admin-key header). */
             401: {
                 headers: {
@@ -1401,6 +1507,15 @@ export interface operations {
             };
             /** @description Admin endpoints are disabled: Api__AdminKey is not set. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description `at` is a time the race cannot run the job at (ahead of its clock or data, or before its latest cycle); nothing was written. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1440,7 +1555,7 @@ export interface operations {
     trigger_equity_snapshot_api_admin_jobs_equity_snapshot_post: {
         parameters: {
             query?: {
-                /** @description When the job runs as of (default: now), with offset. */
+                /** @description When the job runs as of, with offset (default: the race's next due time for the job). */
                 at?: string | null;
             };
             header?: {
@@ -1467,6 +1582,15 @@ export interface operations {
                     "application/json": components["schemas"]["JobReportPublic"];
                 };
             };
+            /** @description The body could not be read. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
             /** @description Missing or wrong admin key (x-admin-key header). */
             401: {
                 headers: {
@@ -1478,6 +1602,15 @@ export interface operations {
             };
             /** @description Admin endpoints are disabled: Api__AdminKey is not set. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description `at` is a time the race cannot run the job at (ahead of its clock or data, or before its latest cycle); nothing was written. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
