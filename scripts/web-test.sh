@@ -4,14 +4,21 @@
 # Screenshots land in build/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v node >/dev/null || ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)'; then
-  echo "The dashboard tests need Node.js 18+ (.ci/run installs it; or apt-get install nodejs npm)" >&2
-  exit 1
-fi
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
-if [[ ! -x "$CHROMIUM" ]]; then
-  echo "The browser tests need Chromium at $CHROMIUM (.ci/run installs it; or apt-get install chromium)" >&2
-  exit 1
+# Node.js 18+ and Debian's Chromium (never `npx playwright install`: no browser downloads), installed from the
+# distribution when missing, as scripts/with-services.sh does for PostgreSQL and Redis.
+need=()
+command -v node >/dev/null && node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)' || need+=(nodejs npm)
+[[ -x "$CHROMIUM" ]] || need+=(chromium)
+if ((${#need[@]})); then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "[web-test] installing ${need[*]} from Debian's packages" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "The dashboard tests need Node.js 18+ and Chromium at $CHROMIUM: sudo apt-get install ${need[*]}" >&2
+    exit 1
+  fi
 fi
 scripts/build-web.sh --deps-only
 cd web
