@@ -87,7 +87,7 @@ def free_port() -> int:
 
 def percentile(samples: list[float], pct: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def load(base: str, path: str | Callable[[int], str], requests: int, workers: int) -> list[float]:

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import socket
 import sys
 import tempfile
 import threading
@@ -26,18 +25,9 @@ from pathlib import Path
 
 import httpx
 
+from bench.bench_api import free_port, percentile
+
 ROUTES = ("/api/leaderboard", "/api/agents")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def percentile(samples: list[float], pct: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def drive(base: str, clients: int, seconds: float, etag: bool) -> dict[str, tuple[list[float], int]]:
