@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    Returns = Sequence[float] | npt.NDArray[np.float64]
+
 EULER_MASCHERONI = 0.5772156649015329
 _NORMAL = NormalDist()
 _REPLICATION_CHUNK = 128  # replications whose resampling counts are held in memory at once
@@ -41,7 +43,7 @@ def newey_west_lags(observations: int) -> int:
     return int(4.0 * (observations / 100.0) ** (2.0 / 9.0))
 
 
-def sharpe_standard_error(returns: Sequence[float], periods_per_year: float, lags: int | None = None) -> float | None:
+def sharpe_standard_error(returns: Returns, periods_per_year: float, lags: int | None = None) -> float | None:
     """Lo (2002) standard error of the annualised Sharpe ratio mean/std x sqrt(periods_per_year), by GMM.
 
     The moments (r - mu, (r - mu)^2 - sigma^2) get a Newey-West (Bartlett) long-run covariance with `lags`
@@ -99,7 +101,7 @@ def deflated_sharpe_ratio(
     return _NORMAL.cdf((sharpe - threshold) * math.sqrt(observations - 1) / math.sqrt(spread))
 
 
-def deflated_sharpe_probability(returns: Sequence[float], *, trials: int, sharpe_variance: float) -> float | None:
+def deflated_sharpe_probability(returns: Returns, *, trials: int, sharpe_variance: float) -> float | None:
     """`deflated_sharpe_ratio` of a return series: P(its true Sharpe beats the best of `trials` skill-less ones).
 
     SR = mean / std (ddof=1) per cycle; skewness and kurtosis are the population moments of the returns (as

@@ -37,8 +37,11 @@ def test_percentile_matches_numpy() -> None:
 
 def test_no_decisions() -> None:
     stats = discipline_stats([])
-    assert stats.decisions == 0 and stats.parse_failure_share is None and stats.latency_p95_ms is None
-    assert dict(stats.hold_shares) == {} and dict(stats.rejected_order_shares) == {}
+    assert stats.decisions == 0
+    assert stats.parse_failure_share is None
+    assert stats.latency_p95_ms is None
+    assert dict(stats.hold_shares) == {}
+    assert dict(stats.rejected_order_shares) == {}
 
 
 def test_calibration_scores_traded_decisions_with_a_confidence_against_the_mark_later() -> None:
@@ -54,7 +57,8 @@ def test_calibration_scores_traded_decisions_with_a_confidence_against_the_mark_
         decision(5, confidence=0.5, traded=True),  # no mark an hour later: not scored
     ]
     stats = calibration_stats(decisions, marks, floats, 1)
-    assert stats.horizon_cycles == 1 and stats.scored == 3
+    assert stats.horizon_cycles == 1
+    assert stats.scored == 3
     assert stats.brier == pytest.approx((0.2**2 + 0.3**2 + 0.05**2) / 3)
     assert [(b.low, b.high, b.count, b.mean_confidence, b.hit_rate) for b in stats.bins] == [
         (0.3, 0.4, 1, 0.3, 0.0),
@@ -62,7 +66,8 @@ def test_calibration_scores_traded_decisions_with_a_confidence_against_the_mark_
         (0.9, 1.0, 1, 0.95, 1.0),
     ]
     longer = calibration_stats(decisions, marks, floats, 4)  # 0 -> 4: 99 > 100? no; 1 -> 5: 103 > 101: yes
-    assert longer.scored == 2 and longer.brier == pytest.approx((0.8**2 + 0.7**2) / 2)
+    assert longer.scored == 2
+    assert longer.brier == pytest.approx((0.8**2 + 0.7**2) / 2)
 
 
 def test_calibration_uses_the_latest_mark_before_an_off_grid_decision_and_bins_one_in_the_last() -> None:
@@ -70,13 +75,16 @@ def test_calibration_uses_the_latest_mark_before_an_off_grid_decision_and_bins_o
     floats = [100.0, 90.0, 95.0]
     late = replace(decision(0, confidence=1.0, traded=True), at=marks[0].at.replace(minute=30))
     stats = calibration_stats([late], marks, floats, 1)
-    assert stats.scored == 1 and stats.brier == pytest.approx(1.0)  # 90 < 100: outcome 0 at confidence 1
+    assert stats.scored == 1
+    assert stats.brier == pytest.approx(1.0)
     assert [(b.low, b.high, b.count) for b in stats.bins] == [(0.9, 1.0, 1)]
 
 
 def test_calibration_with_nothing_scored() -> None:
     stats = calibration_stats([decision(0, confidence=0.7)], marks_of(["100", "101"]), [100.0, 101.0], 24)
-    assert stats.scored == 0 and stats.brier is None and stats.bins == ()
+    assert stats.scored == 0
+    assert stats.brier is None
+    assert stats.bins == ()
 
 
 def test_cost_of_thinking_beside_the_return() -> None:
@@ -91,6 +99,9 @@ def test_cost_of_thinking_beside_the_return() -> None:
 
 def test_cost_figures_undefined_without_a_gain_or_marks() -> None:
     losing = cost_stats([decision(0, cost_usd="1")], marks_of(["100", "90"]))
-    assert losing.usd_per_return_point is None and losing.net_total_return == pytest.approx(-0.11)
+    assert losing.usd_per_return_point is None
+    assert losing.net_total_return == pytest.approx(-0.11)
     empty = cost_stats([], [])
-    assert empty.inference_cost_usd == 0 and empty.cost_per_decision is None and empty.gross_total_return is None
+    assert empty.inference_cost_usd == 0
+    assert empty.cost_per_decision is None
+    assert empty.gross_total_return is None

@@ -7,12 +7,12 @@ import math
 from datetime import timedelta
 from decimal import Decimal
 
-import empyrical
+import empyrical  # type: ignore[import-untyped]
 import numpy as np
 import pytest
 
-from shared.domain.money import q
 from shared.domain.model import Side
+from shared.domain.money import q
 from shared.domain.performance import exposure, longest_drawdown, return_figures, simple_returns, turnover
 from shared.domain.statistics import EquityMark
 from tests.unit.statistics_fixtures import HOUR, T0, bundled_closes, bundled_closes_by_time, fill, marks_of
@@ -29,7 +29,7 @@ def _buy_and_hold(symbol: str) -> list[Decimal]:
 def _equal_weight() -> list[Decimal]:
     by_symbol = [bundled_closes_by_time(s) for s in ("BTC", "ETH", "SOL", "BNB", "XRP")]
     hours = sorted(set.intersection(*(set(closes) for closes in by_symbol)))
-    return [q(sum(START / 5 * closes[h] / closes[hours[0]] for closes in by_symbol)) for h in hours]
+    return [q(sum((START / 5 * c[h] / c[hours[0]] for c in by_symbol), Decimal(0))) for h in hours]
 
 
 def _trend_follower() -> list[Decimal]:
@@ -106,25 +106,34 @@ def test_drawdown_duration_runs_from_peak_to_recovery() -> None:
 
 def test_too_few_points_give_none_not_zero() -> None:
     nothing = return_figures([], [], [], HOURS_PER_YEAR)
-    assert nothing.total_return is None and nothing.sharpe is None and nothing.max_drawdown_duration is None
+    assert nothing.total_return is None
+    assert nothing.sharpe is None
+    assert nothing.max_drawdown_duration is None
     assert nothing.max_drawdown == 0.0
 
     one = return_figures(marks_of(["100"]), [100.0], [], HOURS_PER_YEAR)
-    assert one.total_return is None and one.annualised_return is None
+    assert one.total_return is None
+    assert one.annualised_return is None
 
     two = return_figures(marks_of(["100", "101"]), [100.0, 101.0], [0.01], HOURS_PER_YEAR)
     assert two.total_return == pytest.approx(0.01)
-    assert two.annualised_volatility is None and two.sharpe is None and two.sortino is None  # one return
+    assert two.annualised_volatility is None
+    assert two.sharpe is None
+    assert two.sortino is None
 
     flat = [100.0] * 5
     still = return_figures(marks_of(["100"] * 5), flat, simple_returns(flat), HOURS_PER_YEAR)
     assert still.annualised_volatility == 0.0
-    assert still.sharpe is None and still.sortino is None and still.calmar is None  # 0 / 0
-    assert still.max_drawdown == 0.0 and still.max_drawdown_duration == timedelta(0)
+    assert still.sharpe is None
+    assert still.sortino is None
+    assert still.calmar is None
+    assert still.max_drawdown == 0.0
+    assert still.max_drawdown_duration == timedelta(0)
 
     rising = [100.0, 101.0, 102.0]
     up = return_figures(marks_of(rising), rising, simple_returns(rising), HOURS_PER_YEAR)
-    assert up.sortino is None and up.calmar is None  # no downside, no drawdown: undefined, not infinite
+    assert up.sortino is None
+    assert up.calmar is None
 
 
 def test_exposure_and_turnover() -> None:
@@ -146,5 +155,6 @@ def test_a_wiped_out_curve_does_not_divide_by_zero() -> None:
     floats = [100.0, 0.0, 0.0]
     assert simple_returns(floats) == [-1.0, 0.0]
     figures = return_figures(marks_of(["100", "0", "0"]), floats, simple_returns(floats), HOURS_PER_YEAR)
-    assert figures.total_return == -1.0 and figures.annualised_return == -1.0
+    assert figures.total_return == -1.0
+    assert figures.annualised_return == -1.0
     assert figures.max_drawdown == 1.0

@@ -6,9 +6,10 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pytest
-from scipy import stats as scipy_stats
-from statsmodels.stats.sandwich_covariance import S_hac_simple
+from scipy import stats as scipy_stats  # type: ignore[import-untyped]
+from statsmodels.stats.sandwich_covariance import S_hac_simple  # type: ignore[import-untyped]
 
 from shared.domain.significance import (
     Curve,
@@ -23,7 +24,9 @@ from shared.domain.significance import (
 from tests.unit.statistics_fixtures import HOUR, T0
 
 
-def curve(agent_id: int, returns: Sequence[float], *, skip: frozenset[int] = frozenset()) -> Curve:
+def curve(
+    agent_id: int, returns: Sequence[float] | npt.NDArray[np.float64], *, skip: frozenset[int] = frozenset()
+) -> Curve:
     equities = [100_000.0]
     for r in returns:
         equities.append(equities[-1] * (1.0 + float(r)))
@@ -47,13 +50,19 @@ def compare(curves: Sequence[Curve], controls: Sequence[int], seed: int = 2024, 
 def test_known_large_edge_interval_contains_truth_and_excludes_zero() -> None:
     agent, control, truth = edge_race(11)
     (result,) = compare([agent, control], [2])[1]
-    assert result.control_agent_id == 2 and result.control_name == "agent-2" and result.paired_returns == 500
+    assert result.control_agent_id == 2
+    assert result.control_name == "agent-2"
+    assert result.paired_returns == 500
     assert result.low <= truth <= result.high
-    assert result.low > 0 and result.significant and result.probability_beats == 1.0
+    assert result.low > 0
+    assert result.significant
+    assert result.probability_beats == 1.0
     assert result.excess_return == pytest.approx(agent.equities[-1] / 1e5 - control.equities[-1] / 1e5)
     # Seen from the control's side, the same gap is significantly negative.
     (reverse,) = compare([agent, control], [1])[2]
-    assert reverse.high < 0 and reverse.significant and reverse.probability_beats == 0.0
+    assert reverse.high < 0
+    assert reverse.significant
+    assert reverse.probability_beats == 0.0
 
 
 def test_interval_coverage_is_near_nominal() -> None:
@@ -69,8 +78,10 @@ def test_identical_series_include_zero_and_are_a_coin_flip() -> None:
     rng = np.random.default_rng(3)
     returns = rng.normal(0.0, 0.01, 300)
     (result,) = compare([curve(1, returns), curve(2, returns)], [2])[1]
-    assert result.low <= 0.0 <= result.high and not result.significant
-    assert result.excess_return == 0.0 and result.probability_beats == 0.5
+    assert result.low <= 0.0 <= result.high
+    assert not result.significant
+    assert result.excess_return == 0.0
+    assert result.probability_beats == 0.5
     assert result.block_length == 1  # nothing varies, nothing to keep
 
 
@@ -79,7 +90,8 @@ def test_noise_without_edge_is_not_significant() -> None:
     common = rng.normal(0.0, 0.01, 800)
     agent = common + rng.normal(0.0, 0.002, 800)
     (result,) = compare([curve(1, agent), curve(2, common)], [2])[1]
-    assert result.low < 0.0 < result.high and not result.significant
+    assert result.low < 0.0 < result.high
+    assert not result.significant
     assert 0.05 < result.probability_beats < 0.95
 
 
@@ -137,7 +149,9 @@ def test_lo_standard_error_grows_with_positive_autocorrelation() -> None:
         ar[t] = 0.5 * ar[t - 1] + shocks[t]
     sharpe = ar.mean() / ar.std()
     iid = math.sqrt((1 + sharpe**2 / 2) / ar.size) * math.sqrt(8760)
-    assert sharpe_standard_error(ar, 8760) > 1.4 * iid  # (1 + 0.5) / (1 - 0.5) = 3x the variance of the mean
+    lo = sharpe_standard_error(ar, 8760)
+    assert lo is not None
+    assert lo > 1.4 * iid  # (1 + 0.5) / (1 - 0.5) = 3x the variance of the mean
 
 
 def test_lo_standard_error_matches_statsmodels_hac() -> None:
@@ -173,9 +187,11 @@ def test_expected_maximum_sharpe_approximates_the_maximum_of_normals() -> None:
 
 def test_deflated_sharpe_falls_as_trials_grow() -> None:
     returns = np.random.default_rng(10).normal(0.0004, 0.01, 2000)
-    values = [deflated_sharpe_probability(returns, trials=n, sharpe_variance=0.0004) for n in (1, 2, 5, 20, 100)]
-    assert all(v is not None for v in values)
-    assert values == sorted(values, reverse=True) and len(set(values)) == len(values)
+    found = [deflated_sharpe_probability(returns, trials=n, sharpe_variance=0.0004) for n in (1, 2, 5, 20, 100)]
+    values = [v for v in found if v is not None]
+    assert len(values) == len(found)
+    assert values == sorted(values, reverse=True)
+    assert len(set(values)) == len(values)
     # One trial: nothing to deflate for, the probabilistic Sharpe ratio against 0, here from scipy's moments.
     sharpe = returns.mean() / returns.std(ddof=1)
     skew = scipy_stats.skew(returns)

@@ -57,7 +57,8 @@ def test_symbols_are_matched_separately_and_open_lots_are_not_round_trips() -> N
     trips = round_trips(fills)
     assert [(t.symbol, t.quantity, t.pnl) for t in trips] == [("ETH", D(4), D(4)), ("BTC", D("0.5"), D(-5))]
     stats = trade_stats(fills)
-    assert stats.round_trips == 2 and stats.win_rate == 0.5
+    assert stats.round_trips == 2
+    assert stats.win_rate == 0.5
     assert stats.profit_factor == pytest.approx(4 / 5)
 
 
@@ -69,20 +70,27 @@ def test_uneven_fee_split_adds_up_exactly() -> None:
 
 def test_break_even_trip_is_neither_win_nor_loss() -> None:
     stats = trade_stats([fill(0, BUY, "1", "100", "0"), fill(2, SELL, "1", "100", "0")])
-    assert stats.round_trips == 1 and stats.win_rate == 0.0
-    assert stats.profit_factor is None and stats.average_win is None and stats.average_loss is None
+    assert stats.round_trips == 1
+    assert stats.win_rate == 0.0
+    assert stats.profit_factor is None
+    assert stats.average_win is None
+    assert stats.average_loss is None
     assert stats.average_holding == timedelta(hours=2)
 
 
 def test_no_losing_trip_leaves_profit_factor_undefined() -> None:
     stats = trade_stats([fill(0, BUY, "1", "100", "0"), fill(1, SELL, "1", "110", "1")])
-    assert stats.win_rate == 1.0 and stats.profit_factor is None and stats.biggest_loss is None
+    assert stats.win_rate == 1.0
+    assert stats.profit_factor is None
+    assert stats.biggest_loss is None
     assert stats.biggest_win == D(9)
 
 
 def test_no_fills_no_round_trips() -> None:
     stats = trade_stats([fill(0, BUY, "1", "100", "1")])
-    assert stats.round_trips == 0 and stats.win_rate is None and stats.average_holding is None
+    assert stats.round_trips == 0
+    assert stats.win_rate is None
+    assert stats.average_holding is None
 
 
 def test_selling_more_than_bought_is_refused() -> None:
