@@ -147,6 +147,10 @@ BAD_INPUT = {
         _with(0, fills=[replace(fill(0, Side.BUY, "1", "10", "0"), at=NAIVE)]),
         r"fill 0 has a naive",
     ),
+    "side as plain text": (
+        _with(0, fills=[replace(fill(0, Side.BUY, "1", "10", "0"), side="BUY")]),
+        r"fill 0 has side 'BUY', not a Side",
+    ),
     "oversold": (_with(0, fills=[fill(0, Side.SELL, "1", "10", "0")]), r"agent 1 \(llm\): fill 0 sells 1 BTC"),
     "confidence above 1": (
         _with(0, decisions=[decision(0, confidence=1.5, orders=1, traded=True)]),
