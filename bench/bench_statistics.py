@@ -5,7 +5,7 @@ every 6 hours), so its marks, fills and decisions look like a real race's (confi
 fallback HOLDs and rejections). Prints the first call (which imports numpy and arch), the median of repeated
 calls, and the bootstrap comparisons (92 agent-control pairs) on their own. Target: < 2 s for the whole call.
 
-    .venv/bin/python -m bench.bench_statistics [--repeats 5]
+    PYTHONPATH=. .venv/bin/python bench/bench_statistics.py [--repeats 5]
 """
 
 from __future__ import annotations
