@@ -37,6 +37,8 @@ def _check_arguments(
     ids = [a.agent_id for a in agents]
     if len(set(ids)) != len(ids):
         raise ValueError(f"agent ids must be unique, got {sorted(ids)}")
+    if len(set(control_ids)) != len(control_ids):
+        raise ValueError(f"control ids must be unique, got {list(control_ids)}")
     unknown = sorted(set(control_ids) - set(ids))
     if unknown:
         raise ValueError(f"control ids {unknown} are not among the agents {sorted(ids)}")

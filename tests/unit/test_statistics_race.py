@@ -148,7 +148,7 @@ BAD_INPUT = {
         r"fill 0 has a naive",
     ),
     "side as plain text": (
-        _with(0, fills=[replace(fill(0, Side.BUY, "1", "10", "0"), side="BUY")]),
+        _with(0, fills=[replace(fill(0, Side.BUY, "1", "10", "0"), side="BUY")]),  # type: ignore[arg-type]
         r"fill 0 has side 'BUY', not a Side",
     ),
     "oversold": (_with(0, fills=[fill(0, Side.SELL, "1", "10", "0")]), r"agent 1 \(llm\): fill 0 sells 1 BTC"),
@@ -177,6 +177,7 @@ def test_bad_input_is_refused_with_a_message_naming_it(case: str) -> None:
     ("arguments", "message"),
     [
         ({"control_ids": [9]}, r"control ids \[9\] are not among the agents"),
+        ({"control_ids": [2, 2]}, r"control ids must be unique"),
         ({"starting_cash": Decimal(0)}, r"starting_cash must be a positive"),
         ({"periods_per_year": 0.0}, r"periods_per_year must be a positive"),
         ({"periods_per_year": float("nan")}, r"periods_per_year must be a positive"),
