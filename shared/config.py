@@ -100,6 +100,10 @@ class MarketDataSettings(_Section):
     # Replay: where the simulated clock starts on a fresh database (after a warm-up of candles).
     replay_start: datetime = Field(datetime(2024, 1, 2, tzinfo=UTC), alias="ReplayStart")
     backfill_hours: int = Field(72, alias="BackfillHours", ge=1, le=24 * 90)
+    # Replay: your own candle files instead of the bundled 2024 set (shared.adapters.market_data.replay_dir),
+    # and which of their assets race (comma-separated; empty = every file in the directory).
+    replay_dir: Path | None = Field(None, alias="ReplayDir")
+    replay_assets: str = Field("", alias="ReplayAssets")
 
     @field_validator("interval")
     @classmethod
@@ -107,6 +111,11 @@ class MarketDataSettings(_Section):
         if value not in INTERVAL_SECONDS:
             raise ValueError(f"unknown interval {value!r}; use one of {sorted(INTERVAL_SECONDS)}")
         return value
+
+    @field_validator("replay_dir", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("replay_start")
     @classmethod

@@ -70,10 +70,14 @@ def execute_orders(
     orders: Sequence[Order],
     prices: Mapping[str, Decimal],
     rules: RaceRules,
+    *,
+    stale: Mapping[str, str] | None = None,
 ) -> ExecutionResult:
     """Execute what the rules allow, sells before buys, and reject the rest with a reason.
 
-    `prices` is the snapshot's last close per tradable symbol. The input portfolio is not modified.
+    `prices` is the snapshot's last close per tradable symbol; an order on a symbol in `stale` (symbol -> why,
+    `MarketSnapshot.stale_prices`) is rejected as NO_PRICE: a stale close is never traded at. The input
+    portfolio is not modified.
     """
     book = portfolio.copy()
     trades: list[Trade] = []
@@ -90,7 +94,11 @@ def execute_orders(
 
     for order in accepted:
         try:
-            outcome = _execute_one(book, order, prices, rules, marks_equity)
+            outcome = (
+                Rejection(order, RejectionReason.NO_PRICE, stale[order.symbol])
+                if stale and order.symbol in stale
+                else _execute_one(book, order, prices, rules, marks_equity)
+            )
         except ArithmeticError as exc:  # beyond Decimal's precision; raised before the book is changed
             outcome = Rejection(order, RejectionReason.INVALID_SIZE, f"size cannot be priced: {type(exc).__name__}")
         if isinstance(outcome, Rejection):
