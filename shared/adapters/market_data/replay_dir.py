@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -124,7 +125,8 @@ def scan_directory(directory: Path, interval: str) -> dict[str, Path]:
             raise ReplayDataError(f"{path}: expected a file name like BTC_{interval}.csv or BTC_{interval}.csv.gz")
         if match["interval"] not in INTERVAL_SECONDS:
             raise ReplayDataError(
-                f"{path}: unknown interval {match['interval']!r} in the file name; use one of {sorted(INTERVAL_SECONDS)}"
+                f"{path}: unknown interval {match['interval']!r} in the file name; "
+                f"use one of {sorted(INTERVAL_SECONDS)}"
             )
         if match["interval"] != interval:
             continue
@@ -149,7 +151,9 @@ def read_candle_csv(path: Path, symbol: str, interval: str) -> list[Candle]:
         raw = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
         text = raw.decode("utf-8-sig")  # a spreadsheet's byte-order mark is harmless
     except (OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError) as exc:
-        raise ReplayDataError(f"{path}: cannot be read as {'gzip ' if path.name.endswith('.gz') else ''}UTF-8 CSV: {exc}")
+        raise ReplayDataError(
+            f"{path}: cannot be read as {'gzip ' if path.name.endswith('.gz') else ''}UTF-8 CSV: {exc}"
+        ) from None
     rows = csv.reader(io.StringIO(text, newline=""))
     header = next(rows, None)
     if header is None or [name.strip().lower() for name in header] != EXPECTED_HEADER:
@@ -161,7 +165,9 @@ def read_candle_csv(path: Path, symbol: str, interval: str) -> list[Candle]:
         candle = _candle(path, line, row, symbol, interval, step)
         if candles and candle.open_time <= candles[-1].open_time:
             problem = "duplicate timestamp" if candle.open_time == candles[-1].open_time else "timestamp out of order"
-            raise _row_error(path, line, row, f"{problem} (the previous row opens at {candles[-1].open_time:%Y-%m-%d %H:%M} UTC)")
+            raise _row_error(
+                path, line, row, f"{problem} (the previous row opens at {candles[-1].open_time:%Y-%m-%d %H:%M} UTC)"
+            )
         candles.append(candle)
     if not candles:
         raise ReplayDataError(f"{path}: no candles after the header")
@@ -196,7 +202,7 @@ def series_quality(symbol: str, path: Path, candles: Sequence[Candle], step: tim
     """Gaps (runs of missing open times between the first and last candle) and runs of zero-volume bars."""
     gaps = [
         TimeRange(before.open_time + step, after.open_time - step, (after.open_time - before.open_time) // step - 1)
-        for before, after in zip(candles, candles[1:], strict=False)
+        for before, after in itertools.pairwise(candles)
         if after.open_time - before.open_time > step
     ]
     zero: list[TimeRange] = []
