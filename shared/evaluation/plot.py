@@ -33,7 +33,7 @@ def write_plot(report: Mapping[str, Any], path: Path) -> Path:
         (right, ranks, "rank per window (1 = best)"),
     ):
         data = [values[name] for name in agents]
-        axis.boxplot(data, positions=positions, orientation="horizontal", widths=0.6, showmeans=True)
+        axis.boxplot(data, positions=positions, orientation="horizontal", widths=0.6, showmeans=True, showfliers=False)
         for position, points in zip(positions, data, strict=True):
             offsets = [position + 0.18 * ((i % 5) - 2) / 2 for i in range(len(points))]
             axis.scatter(points, offsets, s=14, alpha=0.6, color="tab:blue", zorder=3)
@@ -44,7 +44,8 @@ def write_plot(report: Mapping[str, Any], path: Path) -> Path:
     left.set_yticks(positions, labels)
     left.invert_yaxis()  # the report's order, best mean rank on top
     figure.suptitle(
-        f"{len(report['windows'])} windows ({report['windows_spec']}), {report['start'][:10]} .. {report['end'][:10]}"
+        f"{len(report['windows'])} windows ({report['windows_spec']}), {report['start'][:10]} .. {report['end'][:10]}: "
+        "box = quartiles, line = median, triangle = mean, dots = the windows"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
