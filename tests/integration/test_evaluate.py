@@ -146,20 +146,3 @@ def test_bad_window_arguments_are_clear_errors(tmp_path: Path, capsys: pytest.Ca
         main(["--jobs", "0"])
     assert "must be at least 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "evaluation.json").exists()
-
-
-def test_monthly_and_quarterly_windows_follow_the_calendar() -> None:
-    monthly = split_windows(utc(2024, 1, 2), utc(2024, 12, 30, 3), "monthly", cycle=HOUR)
-    assert [w.label for w in monthly] == [f"2024-{m:02d}" for m in range(1, 13)]
-    assert monthly[0].start == utc(2024, 1, 2)
-    assert monthly[1].start == utc(2024, 2, 1)
-    assert monthly[-1].end == utc(2024, 12, 30, 3)
-    quarterly = split_windows(utc(2024, 1, 2), utc(2024, 12, 30, 3), "quarterly", cycle=HOUR)
-    assert [(w.label, w.start) for w in quarterly] == [
-        ("2024-Q1", utc(2024, 1, 2)),
-        ("2024-Q2", utc(2024, 4, 1)),
-        ("2024-Q3", utc(2024, 7, 1)),
-        ("2024-Q4", utc(2024, 10, 1)),
-    ]
-    equal = split_windows(utc(2024, 1, 1), utc(2024, 1, 1, 10), 3, cycle=HOUR, min_cycles=1)
-    assert [w.cycles(HOUR) for w in equal] == [3, 3, 4]
