@@ -184,9 +184,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     from shared.adapters.market_data.factory import MarketDataProviderUnavailable
     from shared.adapters.market_data.replay import ReplayDataError
+    from shared.evaluation.runner import EvaluationRunError
 
     try:
         output = evaluate(options, log=lambda text: print(text, flush=True))
+    except EvaluationRunError as exc:  # a window's backtest failed: which one and why, no traceback
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
     except (WindowError, ReplayDataError, MarketDataProviderUnavailable, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
