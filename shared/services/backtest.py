@@ -334,7 +334,7 @@ async def _run_cycle(
         )
         staleness = snapshot.staleness()
         staleness_s = staleness.total_seconds() if staleness is not None else None
-        last_prices, stale = snapshot.last_prices, snapshot.stale_prices()
+        last_prices, stale = snapshot.last_prices, snapshot.stale_prices(rules.max_price_age)
         trades = 0
         for agent in chunk.active:  # id order, as the timer path writes them
             decision = decisions[agent.id]

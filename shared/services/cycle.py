@@ -361,7 +361,7 @@ def _record_decisions(
     """Execute and record each decision, sequentially and in id order: one short transaction per agent.
     A concurrent writer's change is never overwritten: the portfolio read at load time is replaced only if
     its version is unchanged, and otherwise read again and the orders executed on what is stored now."""
-    prices, stale = snapshot.last_prices, snapshot.stale_prices()
+    prices, stale = snapshot.last_prices, snapshot.stale_prices(rules.max_price_age)
     written = _Written()
     for agent in pending:
         decision = decisions[agent.id]

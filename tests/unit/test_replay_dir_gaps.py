@@ -68,7 +68,11 @@ def stale_rejections(record: DecisionRecord) -> list[str]:
 
 
 def run_timer_cycles(
-    uow: FakeUnitOfWorkFactory, clients: FakeClientFactory, provider: object, times: list[datetime]
+    uow: FakeUnitOfWorkFactory,
+    clients: FakeClientFactory,
+    provider: object,
+    times: list[datetime],
+    rules: RaceRules | None = None,
 ) -> None:
     for at in times:
         ingest_market_data(uow_factory=uow, provider=provider, now=at, interval="1h", backfill=72 * HOUR)  # type: ignore[arg-type]
@@ -77,7 +81,7 @@ def run_timer_cycles(
                 uow_factory=uow,
                 clients=clients,
                 cycle_time=at,
-                rules=RaceRules(),
+                rules=rules or RaceRules(),
                 interval="1h",
                 snapshot_candles=24,
                 agent_timeout_s=5,
@@ -140,3 +144,24 @@ def test_an_exchange_wide_gap_decides_on_the_last_good_snapshot_and_records_its_
     staleness = [decision(uow, at).data_staleness_seconds for at in times]
     assert staleness == [0, 3600, 7200, 3600 * 3, 0]
     assert all(stale_rejections(decision(uow, at)) == [] for at in times)
+
+
+def test_with_a_price_age_limit_an_exchange_wide_halt_is_not_traded_either() -> None:
+    uow, clients, provider = race(FIXTURE)
+    times = [utc(2020, 12, 21, hour) for hour in range(15, 20)]
+    run_timer_cycles(uow, clients, provider, times, RaceRules(max_price_age=HOUR))  # Race__MaxPriceAgeMinutes=60
+    # 16:00 sees closes of 15:00 (one hour old: allowed); 17:00 and 18:00 see them two and three hours old.
+    assert [stale_rejections(decision(uow, at)) for at in times] == [[], [], list(SYMBOLS), list(SYMBOLS), []]
+    assert (
+        "more than 60 min before the cycle (Race__MaxPriceAgeMinutes)" in decision(uow, times[2]).rejections[0].detail
+    )
+    assert traded(decision(uow, times[4])) == list(SYMBOLS)
+
+
+def test_the_price_age_limit_is_a_setting() -> None:
+    from shared.config import RaceSettings
+
+    assert RaceSettings().rules().max_price_age is None
+    assert RaceSettings(MaxPriceAgeMinutes=90).rules().max_price_age == timedelta(minutes=90)
+    with pytest.raises(ValueError, match="max price age must be positive"):
+        RaceRules(max_price_age=timedelta(0))
