@@ -90,6 +90,9 @@ def plan(options: EvaluationOptions) -> tuple[list[Window], dict[str, Any]]:
         "cycle_minutes": settings.race.cycle_minutes,
         "starting_cash": str(settings.race.starting_cash),
         "jobs": options.jobs,
+        # Your own files: their gaps and zero-volume bars, as the run's output and /api/health report them.
+        "data_quality": provider.data_quality() if hasattr(provider, "data_quality") else None,
+        "data_quality_lines": provider.quality_lines() if hasattr(provider, "quality_lines") else [],
     }
     return windows, meta
 
@@ -103,6 +106,8 @@ def evaluate(options: EvaluationOptions, *, log: Any = None) -> EvaluationOutput
     began = time.perf_counter()
     windows, meta = plan(options)
     say = log or (lambda text: None)
+    for line in meta.pop("data_quality_lines"):
+        say(line)
     say(f"Evaluating {len(windows)} windows ({options.windows}) of {meta['data']} with {options.jobs} processes ...")
     out = options.out
     out.mkdir(parents=True, exist_ok=True)

@@ -136,6 +136,12 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"each window raced from {report['starting_cash']} USD in its own database.",
         f"Controls: {', '.join(report['controls']) or 'none'}.",
     ]
+    quality = report.get("data_quality")
+    if quality:
+        lines.append(
+            f"Data quality: {quality['missing_candles']} missing candles, {quality['zero_volume_bars']} zero-volume "
+            "bars, never filled in (ranges in evaluation.json); a symbol behind the others is not traded."
+        )
     if report["excluded"]:
         lines.append("Not racing (network agents take part only when their endpoint is configured):")
         lines += [f"- {e['name']}: {e['reason']}" for e in report["excluded"]]

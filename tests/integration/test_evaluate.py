@@ -48,6 +48,8 @@ def test_the_windows_are_disjoint_and_cover_the_data(evaluation: tuple[dict[str,
     assert [w["start"] for w in windows[1:]] == [w["end"] for w in windows[:-1]]  # each starts where one ends
     assert [w["cycles"] for w in windows] == [48, 48, 49]
     assert sum(w["cycles"] for w in windows) == 145
+    assert report["data_quality"]["missing_candles"] == 12  # the files' gaps travel with the report
+    assert report["data_quality"]["symbols"][0]["gaps"][0]["from"] == "2020-12-21T15:00:00+00:00"
 
 
 def stored(database: str, sql: str) -> list[tuple[Any, ...]]:
