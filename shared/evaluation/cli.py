@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,8 @@ def evaluate(options: EvaluationOptions, *, log: Any = None) -> EvaluationOutput
             )
 
         results = run_windows(tasks, jobs=options.jobs, on_done=done)
+    if not options.keep_databases:  # the scratch databases are gone: the report names none
+        results = [replace(result, database_path="") for result in results]
     wall_s = time.perf_counter() - began
     report = build_report(results, control_models=CONTROL_MODELS, meta={**meta, "wall_s": round(wall_s, 3)})
     text = markdown(report)

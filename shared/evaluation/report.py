@@ -77,7 +77,7 @@ def build_report(
                 "trades": result.trades,
                 "rejections": result.rejections,
                 "backtest_s": round(result.duration_s, 3),
-                "database": result.database_path,
+                "database": result.database_path or None,  # kept with --keep-databases
                 "starting_cash": result.starting_cash,
                 "agents": [
                     {
