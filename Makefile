@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 LLM_STAMP := $(VENV)/.installed-llm
 
-.PHONY: run backtest test venv lint typecheck pytest migrate seed sql-script bench clean iac-check package web web-test
+.PHONY: run backtest evaluate test venv lint typecheck pytest migrate seed sql-script bench clean iac-check package web web-test
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (azure-functions 1.x)")'
@@ -47,9 +47,17 @@ run: $(RUN_DEPS)
 
 ## Fast-forward the race to UNTIL (default: the end of the bundled 2024 data) at full speed, then exit;
 ## `make run` then resumes the live replay from there. The same rows as the timer jobs, a transaction per week.
+## REPLAY_DIR=path races your own candle files instead (README, "Bring your own market data").
 UNTIL ?= 2025-01-01
+REPLAY_ENV := $(if $(REPLAY_DIR),MarketData__ReplayDir=$(REPLAY_DIR))
 backtest: $(RUN_STAMP)
-	$(PY) -m shared.local_race --fast-forward $(UNTIL) --no-http --cycles 0 $(ARGS)
+	$(REPLAY_ENV) $(PY) -m shared.local_race --fast-forward $(UNTIL) --no-http --cycles 0 $(ARGS)
+
+## Robustness across windows: the roster over disjoint windows (WINDOWS=monthly|quarterly|N, JOBS=cores), one
+## database and process each; tables, JSON and a PNG in build/evaluation/ (README, "make evaluate")
+WINDOWS ?= monthly
+evaluate: $(RUN_STAMP)
+	$(REPLAY_ENV) $(PY) -m shared.evaluate --windows $(WINDOWS) $(if $(JOBS),--jobs $(JOBS)) $(ARGS)
 
 ## Everything CI runs: lint, type check, then the whole test suite with PostgreSQL and Redis started on loopback
 test: $(STAMP)

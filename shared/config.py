@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -77,6 +77,8 @@ class RaceSettings(_Section):
     agent_timeout_seconds: float = Field(30.0, alias="AgentTimeoutSeconds", gt=0, le=600)
     max_concurrent_agents: int = Field(32, alias="MaxConcurrentAgents", ge=1, le=256)
     random_seed: int = Field(42, alias="RandomSeed")
+    # Opt-in: refuse trades at a close older than this (0 = no limit; see README, "Bring your own market data").
+    max_price_age_minutes: int = Field(0, alias="MaxPriceAgeMinutes", ge=0, le=60 * 24 * 365)
 
     def rules(self) -> RaceRules:
         return RaceRules(
@@ -86,6 +88,7 @@ class RaceSettings(_Section):
             min_notional_usd=self.min_notional_usd,
             max_position_fraction=self.max_position_fraction,
             max_orders_per_decision=self.max_orders_per_decision,
+            max_price_age=timedelta(minutes=self.max_price_age_minutes) if self.max_price_age_minutes else None,
         )
 
 
@@ -100,6 +103,10 @@ class MarketDataSettings(_Section):
     # Replay: where the simulated clock starts on a fresh database (after a warm-up of candles).
     replay_start: datetime = Field(datetime(2024, 1, 2, tzinfo=UTC), alias="ReplayStart")
     backfill_hours: int = Field(72, alias="BackfillHours", ge=1, le=24 * 90)
+    # Replay: your own candle files instead of the bundled 2024 set (shared.adapters.market_data.replay_dir),
+    # and which of their assets race (comma-separated; empty = every file in the directory).
+    replay_dir: Path | None = Field(None, alias="ReplayDir")
+    replay_assets: str = Field("", alias="ReplayAssets")
 
     @field_validator("interval")
     @classmethod
@@ -107,6 +114,11 @@ class MarketDataSettings(_Section):
         if value not in INTERVAL_SECONDS:
             raise ValueError(f"unknown interval {value!r}; use one of {sorted(INTERVAL_SECONDS)}")
         return value
+
+    @field_validator("replay_dir", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("replay_start")
     @classmethod

@@ -66,14 +66,17 @@ def prepare(settings: Settings, *, ml_unavailable: str | None = None, local_llm:
     server runs; otherwise inactive with the reason."""
     from shared.adapters.agents.llm.providers import llm_seed_agents
     from shared.adapters.db.migrate import upgrade
+    from shared.adapters.market_data.replay_setup import race_assets, with_replay_data
     from shared.services.seed import CUSTOM_ML_NOT_CONFIGURED, DEFAULT_AGENTS, seed
 
     local_llm = local_llm or LocalLlm()
     upgrade(settings.database_url)
     container = bootstrap(settings)
+    container.settings = settings = with_replay_data(settings, container.market_data)  # your own data's start
     seed(
         uow_factory=container.uow_factory,
         rules=settings.race.rules(),
+        assets=race_assets(settings, container.market_data),
         agents=(*DEFAULT_AGENTS, *llm_seed_agents(settings), *_local_llm_agents(settings, local_llm)),
         custom_ml_url=settings.custom_ml.base_url,
         custom_ml_unavailable=ml_unavailable or CUSTOM_ML_NOT_CONFIGURED,
@@ -477,7 +480,15 @@ def main(argv: list[str] | None = None) -> None:
             )
         else:
             local_llm = start_local_llm(settings, stack)
-        container = prepare(settings, ml_unavailable=ml_unavailable, local_llm=local_llm)
+        from shared.adapters.market_data.replay import ReplayDataError
+
+        try:
+            container = prepare(settings, ml_unavailable=ml_unavailable, local_llm=local_llm)
+        except ReplayDataError as exc:  # your own candle files: which file and line, nothing stored
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+        for line in getattr(container.market_data, "quality_lines", list)():
+            print(line, flush=True)
         if args.setup_only:
             print(f"Database ready: {settings.database_url.split('@')[-1]}", flush=True)
             return

@@ -44,8 +44,26 @@ def market_data_check(provider: Any) -> Check:
     available = getattr(provider, "available_symbols", None)
     if available is not None:
         symbols = available()
-        return ("ok", f"{name}: {len(symbols)} assets") if symbols else ("unavailable", f"{name}: no data files")
+        if not symbols:
+            return "unavailable", f"{name}: no data files"
+        quality = getattr(provider, "data_quality", None)
+        if quality is not None:  # your own candle files: their gaps and zero-volume bars are facts to show
+            return "ok", f"{name}: {len(symbols)} assets; {replay_quality_text(quality())}"
+        return "ok", f"{name}: {len(symbols)} assets"
     return "ok", name
+
+
+def replay_quality_text(quality: dict[str, Any]) -> str:
+    """`DirectoryReplayProvider.data_quality()` in one line: totals, then each symbol's gaps and zero bars."""
+    parts = [
+        f"{quality['missing_candles']} missing candles, {quality['zero_volume_bars']} zero-volume bars"
+        f" in {quality['directory']}"
+    ]
+    for series in quality["symbols"]:
+        gaps = " ".join(f"{gap['from']}..{gap['to']}" for gap in series["gaps"]) or "none"
+        zero = " ".join(f"{run['from']}..{run['to']}" for run in series["zero_volume"]) or "none"
+        parts.append(f"{series['symbol']}: gaps {gaps}; zero volume {zero}")
+    return " | ".join(parts)
 
 
 def model_provider_checks(agent_clients: Any) -> dict[str, Check]:

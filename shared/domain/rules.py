@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from shared.domain.model import Order, Portfolio, Position, Rejection, RejectionReason, Side, Trade
@@ -27,6 +28,9 @@ class RaceRules:
     # Largest share of equity one position may reach through a buy (1 = no cap beyond cash).
     max_position_fraction: Decimal = Decimal(1)
     max_orders_per_decision: int = 10
+    # Opt-in: a symbol whose latest candle closed longer than this before the cycle is not traded (None = no
+    # limit: only a symbol behind the others is refused, see `MarketSnapshot.stale_prices`).
+    max_price_age: timedelta | None = None
 
     def __post_init__(self) -> None:
         if self.starting_cash <= 0:
@@ -39,6 +43,8 @@ class RaceRules:
             raise ValueError("max position fraction must be in (0, 1]")
         if self.max_orders_per_decision < 1:
             raise ValueError("max orders per decision must be at least 1")
+        if self.max_price_age is not None and self.max_price_age <= timedelta(0):
+            raise ValueError("max price age must be positive (or None: no limit)")
 
     @property
     def fee_rate(self) -> Decimal:
@@ -70,10 +76,14 @@ def execute_orders(
     orders: Sequence[Order],
     prices: Mapping[str, Decimal],
     rules: RaceRules,
+    *,
+    stale: Mapping[str, str] | None = None,
 ) -> ExecutionResult:
     """Execute what the rules allow, sells before buys, and reject the rest with a reason.
 
-    `prices` is the snapshot's last close per tradable symbol. The input portfolio is not modified.
+    `prices` is the snapshot's last close per tradable symbol; an order on a symbol in `stale` (symbol -> why,
+    `MarketSnapshot.stale_prices`) is rejected as NO_PRICE: a stale close is never traded at. The input
+    portfolio is not modified.
     """
     book = portfolio.copy()
     trades: list[Trade] = []
@@ -90,7 +100,11 @@ def execute_orders(
 
     for order in accepted:
         try:
-            outcome = _execute_one(book, order, prices, rules, marks_equity)
+            outcome = (
+                Rejection(order, RejectionReason.NO_PRICE, stale[order.symbol])
+                if stale and order.symbol in stale
+                else _execute_one(book, order, prices, rules, marks_equity)
+            )
         except ArithmeticError as exc:  # beyond Decimal's precision; raised before the book is changed
             outcome = Rejection(order, RejectionReason.INVALID_SIZE, f"size cannot be priced: {type(exc).__name__}")
         if isinstance(outcome, Rejection):

@@ -52,6 +52,28 @@ class MarketSnapshot:
         closes = [rows[-1].close_time for rows in self.candles.values()]
         return max(closes) if closes else None
 
+    def stale_prices(self, max_age: timedelta | None = None) -> dict[str, str]:
+        """Symbols whose latest candle closed before the snapshot's freshest one (a gap in that symbol's data,
+        or an asset that stopped trading), each with why: their last close is no price to trade at now. When
+        every symbol is equally behind (a provider outage, an exchange-wide halt) none is listed, unless its
+        last close is older than `max_age` before the cycle (`Race__MaxPriceAgeMinutes`, opt-in): otherwise
+        that is the `staleness()` every decision records (README, "Bring your own market data")."""
+        as_of = self.data_as_of
+        stale: dict[str, str] = {}
+        for symbol, rows in self.candles.items():
+            closed = rows[-1].close_time
+            if as_of is not None and closed < as_of:
+                stale[symbol] = (
+                    f"no fresh price for {symbol}: its latest candle closed at {closed:%Y-%m-%d %H:%M} UTC, the "
+                    f"other assets' at {as_of:%Y-%m-%d %H:%M} UTC (a gap in its data): no trade at a stale price"
+                )
+            elif max_age is not None and self.cycle_time - closed > max_age:
+                stale[symbol] = (
+                    f"no fresh price for {symbol}: its latest candle closed at {closed:%Y-%m-%d %H:%M} UTC, more "
+                    f"than {max_age.total_seconds() / 60:g} min before the cycle (Race__MaxPriceAgeMinutes)"
+                )
+        return stale
+
     def staleness(self) -> timedelta | None:
         as_of = self.data_as_of
         return None if as_of is None else self.cycle_time - as_of

@@ -334,13 +334,13 @@ async def _run_cycle(
         )
         staleness = snapshot.staleness()
         staleness_s = staleness.total_seconds() if staleness is not None else None
-        last_prices = snapshot.last_prices
+        last_prices, stale = snapshot.last_prices, snapshot.stale_prices(rules.max_price_age)
         trades = 0
         for agent in chunk.active:  # id order, as the timer path writes them
             decision = decisions[agent.id]
             portfolio = portfolios[agent.id]
             result = (
-                execute_orders(portfolio, decision.orders, last_prices, rules)
+                execute_orders(portfolio, decision.orders, last_prices, rules, stale=stale)
                 if decision.orders
                 else ExecutionResult(portfolio, (), ())
             )

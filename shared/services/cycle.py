@@ -361,14 +361,14 @@ def _record_decisions(
     """Execute and record each decision, sequentially and in id order: one short transaction per agent.
     A concurrent writer's change is never overwritten: the portfolio read at load time is replaced only if
     its version is unchanged, and otherwise read again and the orders executed on what is stored now."""
-    prices = snapshot.last_prices
+    prices, stale = snapshot.last_prices, snapshot.stale_prices(rules.max_price_age)
     written = _Written()
     for agent in pending:
         decision = decisions[agent.id]
         try:
             with correlated(agent_id=agent.id), uow_factory() as uow:
                 try:
-                    result = _execute(uow, stored.get(agent.id), agent.id, decision, prices, rules)
+                    result = _execute(uow, stored.get(agent.id), agent.id, decision, prices, rules, stale)
                     uow.decisions.add(decision_record(agent.id, snapshot, decision, result, staleness_s))
                     uow.commit()
                 except Exception:
@@ -473,6 +473,7 @@ def _execute(
     decision: AgentDecision,
     prices: Mapping[str, Decimal],
     rules: RaceRules,
+    stale: Mapping[str, str] | None = None,
 ) -> ExecutionResult:
     """Execute the decision's orders on the agent's stored portfolio and write the result, replacing the
     stored portfolio only at the version the orders were executed on (re-read and re-executed otherwise)."""
@@ -480,13 +481,14 @@ def _execute(
         if stored is not None:
             if not decision.orders:  # a hold changes nothing, whatever is stored by now: nothing to write
                 return ExecutionResult(stored.portfolio, (), ())
-            result = execute_orders(stored.portfolio, decision.orders, prices, rules)
+            result = execute_orders(stored.portfolio, decision.orders, prices, rules, stale=stale)
             if uow.portfolios.replace(stored, result.portfolio):
                 return result
         # Not loaded, or another writer changed it since: execute on what is stored now, at its version.
         stored = uow.portfolios.get_many_versioned([agent_id]).get(agent_id)
         if stored is None:  # no portfolio yet: this write creates it (a concurrent creator makes it fail)
-            result = execute_orders(Portfolio(agent_id, rules.starting_cash), decision.orders, prices, rules)
+            portfolio = Portfolio(agent_id, rules.starting_cash)
+            result = execute_orders(portfolio, decision.orders, prices, rules, stale=stale)
             uow.portfolios.save(result.portfolio)
             return result
     raise RuntimeError(f"agent {agent_id}'s portfolio kept changing under {PORTFOLIO_WRITE_ATTEMPTS} writes")

@@ -58,6 +58,7 @@ DEFAULT_BASELINE_AGENTS: tuple[Agent, ...] = (
     ),
     _baseline("Always Hold", "always_hold", "Keeps its starting cash: the zero line every agent must beat."),
 )
+CONTROL_MODELS: frozenset[str] = frozenset({"buy_and_hold", "equal_weight", "always_hold", "random"})
 
 
 # Every automatic deactivation of the ML agent starts with this, so a re-seed can tell it from an operator's.

@@ -17,6 +17,15 @@ class MarketDataProviderUnavailable(NotImplementedError):
 
 
 def _replay(settings: Settings) -> MarketDataProvider:
+    if settings.market_data.replay_dir is not None:
+        from shared.adapters.market_data.replay_dir import DirectoryReplayProvider, chosen_symbols
+
+        # Every file is read and checked here: a bad one stops the start (ReplayDataError), nothing stored.
+        return DirectoryReplayProvider(
+            settings.market_data.replay_dir,
+            interval=settings.market_data.interval,
+            symbols=chosen_symbols(settings.market_data.replay_assets),
+        )
     provider = ReplayMarketDataProvider(interval=settings.market_data.interval)
     if not provider.available_symbols():
         raise MarketDataProviderUnavailable(
