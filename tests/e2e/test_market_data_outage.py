@@ -51,8 +51,10 @@ def race(tmp_path: Path, standin: CoinGeckoStandIn) -> Iterator[tuple[Container,
     )
     container = prepare(settings)
     fake_time = FakeTime()  # retries and breaker delays cost no real time
+    # The timeout leaves room for a loaded CI machine (a 0.3 s one let a healthy answer time out and be retried);
+    # the slow phase of the outage answers well after it.
     container.market_data = make_provider(
-        standin, fake_time, TimeoutSeconds=0.3, MaxRetries=2, BreakerFailures=3, BreakerResetSeconds=600
+        standin, fake_time, TimeoutSeconds=1.5, MaxRetries=2, BreakerFailures=3, BreakerResetSeconds=600
     )
     yield container, fake_time
     set_container(None)
@@ -85,7 +87,7 @@ def test_the_timer_rides_out_an_outage_and_backfills_the_gap(
     # Down from 00:15 to 04:00: 503s, then answers slower than the timeout.
     standin.outage = server_error(503)
     outage_reports = [tick(container, standin, fake_time) for _ in range(8)]  # 00:15 .. 02:00
-    standin.outage = Reply(200, [], delay_s=1.0)
+    standin.outage = Reply(200, [], delay_s=3.0)
     outage_reports += [tick(container, standin, fake_time) for _ in range(8)]  # 02:15 .. 04:00
     for report in outage_reports:
         assert report["stored"] == 0
