@@ -162,16 +162,17 @@ def test_deleting_every_candle_after_t_changes_no_decision_up_to_t(
 
     assert full["candles_after_t"] == 5 * (FULL_DATA_UNTIL - T) // HOUR  # the future was there to be read
     assert cut["candles_after_t"] == 0
-    decisions = full["decisions"]
-    assert len(decisions) == CYCLES * 6  # five baselines and the ML agent, every cycle
-    ml = [row for row in decisions if row[-1]["provider"] == "custom_ml"]
-    assert len(ml) == CYCLES
-    assert {row[2] for row in ml} == {"ok"}, {row[5] for row in ml}  # the ML agent really decided
-    assert all("direction-mlp" in row[3] for row in ml)
-    assert len(full["trades"]) > 5
-    assert max(row[1] for row in decisions) == T
-
-    assert cut["decisions"] == decisions  # orders, reasoning, confidence, snapshot hash, inputs: all identical
+    # The claim first: up to T, nothing a race stored depends on what came after T.
+    assert cut["decisions"] == full["decisions"]  # orders, reasoning, confidence, snapshot hash, inputs
     assert cut["trades"] == full["trades"]
     assert cut["equity"] == full["equity"]
     assert cut["cycles"] == full["cycles"]
+    # And the comparison means something: every agent decided every cycle, the ML agent on its model's answer.
+    decisions = full["decisions"]
+    assert len(decisions) == CYCLES * 6  # five baselines and the ML agent
+    ml = [row for row in decisions if row[-1]["provider"] == "custom_ml"]
+    assert len(ml) == CYCLES
+    assert {row[2] for row in ml} == {"ok"}, {row[5] for row in ml}
+    assert all("direction-mlp" in row[3] for row in ml)
+    assert len(full["trades"]) > 5
+    assert max(row[1] for row in decisions) == T
