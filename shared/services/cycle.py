@@ -19,7 +19,7 @@ from shared.domain.audit import bounded_text
 from shared.domain.model import Agent, AgentDecision, Order, Portfolio
 from shared.domain.rules import ExecutionResult, RaceRules, execute_orders
 from shared.domain.snapshot import MarketSnapshot
-from shared.services.decision_inputs import with_inputs
+from shared.services.decision_inputs import SnapshotWindow, with_inputs
 from shared.services.ports import (
     AgentClientFactory,
     AgentContext,
@@ -223,10 +223,12 @@ async def decide_as_completed(
     decided: dict[int, AgentDecision] = {}
     remote: list[tuple[Agent, AgentModelClient, AgentContext]] = []
 
+    window = SnapshotWindow.of(snapshot)
+
     def inputs_kept(agent: Agent, decision: AgentDecision, client: object | None) -> AgentDecision:
         """The decision with the context it was made in, for replay (shared.services.replay)."""
         portfolio = portfolios[agent.id]
-        return with_inputs(decision, agent=agent, snapshot=snapshot, portfolio=portfolio, rules=rules, client=client)
+        return with_inputs(decision, agent=agent, window=window, portfolio=portfolio, rules=rules, client=client)
 
     for agent in agents:
         context = AgentContext(agent, snapshot.cycle_time, snapshot, portfolios[agent.id].copy(), rules)
