@@ -116,10 +116,23 @@ def race_to_t(db: Path, path: str, *, keep_candles_after_t: bool, services: list
         else:
             report = asyncio.run(container.run_backtest(START, T + HOUR, chunk_cycles=10))
             assert report.cycles == CYCLES
-        return {"candles_after_t": candles_after_t, **_stored(container)}
+        return {"candles_after_t": candles_after_t, "ml_replay": _replay_ml_at_t(container), **_stored(container)}
     finally:
         container.uow_factory.engine.dispose()  # type: ignore[attr-defined]
         service.stop()
+
+
+def _replay_ml_at_t(container: Container) -> tuple[bool, bool | None]:
+    """The ML agent's decision at T replayed against its still-running service: (identical, same request).
+    The service answers a repeated Idempotency-Key only for the very same request body (422 otherwise)."""
+    with container.uow_factory() as uow:
+        connection: Any = uow.connection  # type: ignore[attr-defined]
+        [ml] = [a.id for a in uow.agents.list(active_only=True) if a.provider == "custom_ml"]
+        decision_id = connection.execute(
+            select(DecisionRow.id).where(DecisionRow.agent_id == ml, DecisionRow.cycle_time == T)
+        ).scalar_one()
+    result = asyncio.run(container.replay_decision(decision_id))
+    return result.identical, result.prompt_identical
 
 
 async def _timer_jobs(container: Container) -> None:
@@ -176,3 +189,4 @@ def test_deleting_every_candle_after_t_changes_no_decision_up_to_t(
     assert all("direction-mlp" in row[3] for row in ml)
     assert len(full["trades"]) > 5
     assert max(row[1] for row in decisions) == T
+    assert full["ml_replay"] == cut["ml_replay"] == (True, True)  # and each race's ML decision replays exactly
