@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 LLM_STAMP := $(VENV)/.installed-llm
 
-.PHONY: run backtest evaluate test venv lint typecheck pytest migrate seed sql-script bench clean iac-check package web web-test
+.PHONY: run backtest evaluate replay test venv lint typecheck pytest migrate seed sql-script bench clean iac-check package web web-test
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (azure-functions 1.x)")'
@@ -58,6 +58,12 @@ backtest: $(RUN_STAMP)
 WINDOWS ?= monthly
 evaluate: $(RUN_STAMP)
 	$(REPLAY_ENV) $(PY) -m shared.evaluate --windows $(WINDOWS) $(if $(JOBS),--jobs $(JOBS)) $(ARGS)
+
+## Rerun stored decision ID on its own model (or ARGS="--agent-id N", "--provider P --model M", "--json");
+## prints the original and the counterfactual side by side and writes nothing
+replay: $(RUN_STAMP)
+	@test -n "$(ID)" || { echo "usage: make replay ID=<decision id> [ARGS=...]"; exit 2; }
+	$(PY) -m shared.replay $(ID) $(ARGS)
 
 ## Everything CI runs: lint, type check, then the whole test suite with PostgreSQL and Redis started on loopback
 test: $(STAMP)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         UnitOfWorkFactory,
     )
     from shared.services.race_clock import Job
+    from shared.services.replay import ReplayResult
 
 
 T = TypeVar("T")
@@ -169,6 +170,33 @@ class Container:
             close = getattr(self.agent_clients, "aclose", None)  # as in run_agents_job_async
             if close is not None:
                 await close()
+
+    async def replay_decision(
+        self, decision_id: int, *, agent_id: int | None = None, provider: str | None = None, model: str | None = None
+    ) -> ReplayResult:
+        """Rerun a stored decision and return it beside the original, writing nothing (shared.services.replay).
+        The replay's clients come from a registry of their own: a model asked for a replay never replaces a
+        racing agent's cached client (its breaker and limiter state)."""
+        from shared.adapters.agents.factory import AgentClientRegistry
+        from shared.adapters.db.replay_store import SqlAlchemyReplayStore
+        from shared.services.replay import replay_decision
+
+        engine = getattr(self.uow_factory, "engine", None)
+        if engine is None:
+            raise RuntimeError("replay reads the race's SQL database; this container has none")
+        clients = AgentClientRegistry.from_settings(self.settings)
+        try:
+            return await replay_decision(
+                store=SqlAlchemyReplayStore(engine),
+                clients=clients,
+                decision_id=decision_id,
+                agent_id=agent_id,
+                provider=provider,
+                model=model,
+                timeout_s=self.settings.race.agent_timeout_seconds,
+            )
+        finally:
+            await clients.aclose()
 
     def run_equity_job(self, at: datetime) -> EquityReport:
         from shared.services.equity import snapshot_equity

@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.domain.money import ZERO, q
+
+if TYPE_CHECKING:
+    from shared.domain.decision_inputs import DecisionInputs
 
 INTERVAL_SECONDS: Mapping[str, int] = {"30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400}
 # Built once: close_time is read for every candle of every snapshot, on the hot path of a replay.
@@ -176,6 +179,9 @@ class AgentDecision:
     # Orders the model asked for that were refused before execution (the LLM parser's rejections): recorded
     # with the decision's other rejections and counted with them.
     rejections: tuple[Rejection, ...] = ()
+    # The context it was made in (set by the cycle, stored for replay): not part of what the model answered,
+    # so two equal answers compare equal whatever they were asked with.
+    inputs: DecisionInputs | None = field(default=None, compare=False)
 
     @classmethod
     def hold(cls, reason: str, **audit: Any) -> AgentDecision:

@@ -19,6 +19,7 @@ from shared.domain.audit import bounded_text
 from shared.domain.model import Agent, AgentDecision, Order, Portfolio
 from shared.domain.rules import ExecutionResult, RaceRules, execute_orders
 from shared.domain.snapshot import MarketSnapshot
+from shared.services.decision_inputs import SnapshotWindow, with_inputs
 from shared.services.ports import (
     AgentClientFactory,
     AgentContext,
@@ -221,19 +222,29 @@ async def decide_as_completed(
     cost more than the decision, and could not interrupt it anyway."""
     decided: dict[int, AgentDecision] = {}
     remote: list[tuple[Agent, AgentModelClient, AgentContext]] = []
+
+    window = SnapshotWindow.of(snapshot)
+
+    def inputs_kept(agent: Agent, decision: AgentDecision, client: object | None) -> AgentDecision:
+        """The decision with the context it was made in, for replay (shared.services.replay)."""
+        portfolio = portfolios[agent.id]
+        return with_inputs(decision, agent=agent, window=window, portfolio=portfolio, rules=rules, client=client)
+
     for agent in agents:
         context = AgentContext(agent, snapshot.cycle_time, snapshot, portfolios[agent.id].copy(), rules)
         with correlated(agent_id=agent.id):  # the agent's logs carry its id
             started = time.perf_counter()
+            client: AgentModelClient | None = None
             try:
                 client = clients(agent)
                 decide_now = getattr(client, "decide_now", None)
                 if decide_now is None:
                     remote.append((agent, client, context))
                     continue
-                decided[agent.id] = _checked(agent, decide_now(context), started)
+                decided[agent.id] = inputs_kept(agent, _checked(agent, decide_now(context), started), client)
             except Exception as exc:
-                decided[agent.id] = _fallback(agent, f"error: {type(exc).__name__}: {exc}", started)
+                fallback = _fallback(agent, f"error: {type(exc).__name__}: {exc}", started)
+                decided[agent.id] = inputs_kept(agent, fallback, client)
     if decided:
         yield decided
     if not remote:
@@ -243,7 +254,8 @@ async def decide_as_completed(
     async def decide(agent: Agent, client: AgentModelClient, context: AgentContext) -> tuple[int, AgentDecision]:
         async with semaphore:  # the deadline starts once the agent gets a slot, not while it queues
             with correlated(agent_id=agent.id):  # each agent's task has its own context
-                return agent.id, await _guarded_decision(agent, client, context, timeout_s)
+                decision = await _guarded_decision(agent, client, context, timeout_s)
+                return agent.id, inputs_kept(agent, decision, client)
 
     running = {asyncio.ensure_future(decide(*call)) for call in remote}
     try:
@@ -426,7 +438,7 @@ def _retry_failed(
 def _unrecordable(decision: AgentDecision, error: str) -> AgentDecision:
     audit = {
         name: getattr(decision, name)
-        for name in ("prompt", "raw_response", "latency_ms", "prompt_tokens", "completion_tokens", "cost_usd")
+        for name in ("prompt", "raw_response", "latency_ms", "prompt_tokens", "completion_tokens", "cost_usd", "inputs")
     }
     return AgentDecision.hold(f"error: could not record the decision: {error}"[:500], **audit)
 

@@ -27,9 +27,11 @@ from shared.services.ports import (
     TradeRow,
 )
 from shared.services.race_clock import JobTimeRefused
+from shared.services.replay import DecisionNotFoundError, DecisionOutcome, ReplayAgentError, ReplayResult
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 ADMIN_KEY = "test-admin-key"
+REPLAYABLE_DECISION = 500
 DASHBOARD_ORIGIN = "https://dashboard.example.test"
 STARTING_CASH = Decimal("100000")
 
@@ -232,6 +234,34 @@ class FakeContainer:
     def run_equity_job(self, at: datetime) -> FakeReport:
         self.job_calls.append(("equity-snapshot", at))
         return FakeReport("equity-snapshot", at)
+
+    async def replay_decision(
+        self, decision_id: int, *, agent_id: int | None = None, provider: str | None = None, model: str | None = None
+    ) -> ReplayResult:
+        """Decision 500 replays (identically on its own model, as a HOLD on another); any other id is unknown."""
+        self.job_calls.append(("replay", T0))
+        if decision_id != REPLAYABLE_DECISION:
+            raise DecisionNotFoundError(f"decision {decision_id} not found")
+        if agent_id is not None and agent_id not in AGENTS:
+            raise ReplayAgentError(f"agent {agent_id} not found")
+        buy = DecisionOutcome(
+            [{"symbol": "BTC", "side": "BUY", "quantity": "0.01", "notional_usd": None}], "momentum", 0.62, None, [], []
+        )
+        other = agent_id is not None or provider is not None
+        counterfactual = DecisionOutcome([], "HOLD: timeout", None, "timeout", [], []) if other else buy
+        settings = {"provider": "baseline", "model": "momentum", "params": {}}
+        return ReplayResult(
+            REPLAYABLE_DECISION,
+            1,
+            T0,
+            "ab" * 32,
+            buy,
+            counterfactual,
+            settings,
+            {"provider": provider or "baseline", "model": model or "momentum", "params": {}},
+            "momentum",
+            1.5,
+        )
 
 
 def make_settings(**api: Any) -> Settings:

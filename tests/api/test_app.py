@@ -27,6 +27,7 @@ EXPECTED_ROUTES = {
     ("post", "/api/admin/jobs/market-data"),
     ("post", "/api/admin/jobs/run-agents"),
     ("post", "/api/admin/jobs/equity-snapshot"),
+    ("post", "/api/admin/decisions/{decision_id}/replay"),
 }
 
 

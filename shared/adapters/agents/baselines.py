@@ -40,6 +40,11 @@ class BaselineClient:
     def decide_now(self, context: AgentContext) -> AgentDecision:
         raise NotImplementedError
 
+    def model_settings(self) -> dict[str, Any]:
+        """The strategy and its resolved parameters (defaults included), as stored with each decision."""
+        values = {k: v if isinstance(v, int | str) else str(v) for k, v in sorted(vars(self).items())}
+        return {"kind": "baseline", "strategy": self.strategy, **values}
+
 
 class AlwaysHold(BaselineClient):
     strategy = "always_hold"

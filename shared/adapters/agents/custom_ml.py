@@ -19,7 +19,7 @@ import httpx
 from pydantic import ValidationError
 
 from shared.adapters.echo_scrub import scrub_echo
-from shared.adapters.http import tls_context
+from shared.adapters.http import public_url, tls_context
 from shared.adapters.resilience import (
     CircuitBreaker,
     CircuitOpenError,
@@ -80,6 +80,15 @@ class CustomMlClient:
         )
         # Backoff from 0.2 s; a server asking for more than MAX_RETRY_AFTER_S is not retried within this cycle.
         self.retry_policy = RetryPolicy(max_retries=settings.max_retries, base_delay=0.2, max_delay=MAX_RETRY_AFTER_S)
+
+    def model_settings(self) -> dict[str, object]:
+        """What is stored with each decision: the service called (the model version is in each answer)."""
+        return {
+            "kind": "custom_ml",
+            "endpoint": public_url(str(self.settings.base_url)),
+            "timeout_seconds": self.settings.timeout_seconds,
+            "max_retries": self.settings.max_retries,
+        }
 
     async def decide(self, context: AgentContext) -> AgentDecision:
         try:

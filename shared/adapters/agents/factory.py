@@ -29,6 +29,9 @@ class UnavailableClient:
     async def decide(self, context: AgentContext) -> AgentDecision:
         return AgentDecision.hold(self.reason)
 
+    def model_settings(self) -> dict[str, str]:
+        return {"kind": "unavailable", "reason": self.reason}
+
 
 def build_baseline_client(agent: Agent, settings: Settings) -> AgentModelClient:
     return build_baseline(agent, default_seed=settings.race.random_seed)

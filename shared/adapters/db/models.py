@@ -161,6 +161,12 @@ class DecisionRow(Base):
     completion_tokens: Mapped[int | None]
     cost_usd: Mapped[Decimal | None]
     decided_at: Mapped[datetime]
+    # What the decision was made from besides the snapshot (shared.domain.decision_inputs), exact JSON, so it
+    # can be replayed: the portfolio before it, the model's settings, the rules and the snapshot's window.
+    # NULL on decisions recorded before migration 0007 (a replay refuses those and says why).
+    portfolio_before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    model_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    race_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class TradeRow(Base):

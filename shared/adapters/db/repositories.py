@@ -38,6 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from shared.adapters.db.candles import SqlAlchemyCandleRepository
+from shared.adapters.db.decision_inputs import replay_input_values
 from shared.adapters.db.models import (
     AgentRow,
     AssetRow,
@@ -548,6 +549,7 @@ def _decision_values(record: DecisionRecord, cycle_time: datetime) -> dict[str, 
         "completion_tokens": decision.completion_tokens,
         "cost_usd": decision.cost_usd,
         "decided_at": require_aware(record.decided_at),
+        **replay_input_values(decision.inputs),
     }
 
 

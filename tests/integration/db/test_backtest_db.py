@@ -42,6 +42,9 @@ COMPARED: list[tuple[Any, ...]] = [
         DecisionRow.trade_count,
         DecisionRow.snapshot_sha256,
         DecisionRow.data_staleness_seconds,
+        DecisionRow.portfolio_before,  # the replay inputs (0007): the same context, whichever path decided
+        DecisionRow.model_settings,
+        DecisionRow.race_settings,
     ),
     (
         TradeRow.agent_id,

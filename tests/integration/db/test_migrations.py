@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import BigInteger, Integer, column, insert, inspect, select
+from sqlalchemy import BigInteger, Integer, column, func, insert, inspect, select
 
+from shared.adapters.db.decision_inputs import NO_INPUTS
 from shared.adapters.db.engine import make_engine
 from shared.adapters.db.migrate import alembic_config, main, offline_sql, upgrade
 from shared.adapters.db.models import metadata
 from shared.adapters.db.queries import SqlAlchemyRaceQueries
+from shared.adapters.db.replay_store import SqlAlchemyReplayStore
 from shared.adapters.db.repositories import (
     DECISIONS,
     EQUITY,
@@ -25,9 +29,14 @@ from shared.adapters.db.repositories import (
     _decision_values,
 )
 from shared.adapters.db.types import UTCDateTime
+from shared.domain.decision_inputs import DecisionInputs
+from shared.domain.model import Portfolio, Position
+from shared.domain.rules import RaceRules
+from shared.services.ports import DecisionRecord
 from tests.integration.db.builders import HOUR, T0, agent, decision_record
 
 LEGACY_AMOUNTS = ("equity", "cash", "peak_equity", "max_drawdown")
+REPLAY_INPUT_COLUMNS = tuple(NO_INPUTS)  # added by 0007
 TABLES = {
     "assets",
     "candles",
@@ -90,7 +99,7 @@ def test_upgrade_to_0004_totals_the_llm_usage_already_recorded(empty_db_url: str
                 decision_record(llm, T0 + HOUR, trades=0),
                 decision_record(baseline, T0, hold="timeout"),
             ]
-            connection.execute(insert(DECISIONS), [_decision_values(r, r.cycle_time) for r in records])
+            connection.execute(insert(DECISIONS), [_pre_0007_values(r) for r in records])
         upgrade(empty_db_url)
         summaries = {s.agent.id: s for s in SqlAlchemyRaceQueries(engine).agent_summaries(starting_cash=Decimal(1))}
     finally:
@@ -140,6 +149,65 @@ def test_upgrade_to_0005_numbers_the_equity_snapshots_already_taken(empty_db_url
     ]
     assert latest is not None
     assert latest.next(at=T0 + 6 * HOUR, equity=Decimal(1), cash=Decimal(1)).ordinal == 5  # the job carries on
+
+
+def _pre_0007_values(record: DecisionRecord) -> dict[str, Any]:
+    """A decision row as the schema before 0007 stores it (no replay inputs)."""
+    return {k: v for k, v in _decision_values(record, record.cycle_time).items() if k not in REPLAY_INPUT_COLUMNS}
+
+
+def test_upgrade_to_0007_keeps_earlier_decisions_without_replay_inputs(empty_db_url: str) -> None:
+    upgrade(empty_db_url, revision="0005")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as connection:  # the 0005 schema: decisions without replay inputs
+            decider = SqlAlchemyAgentRepository(connection).add(agent("old")).id
+            connection.execute(insert(DECISIONS), [_pre_0007_values(decision_record(decider, T0, trades=0))])
+        upgrade(empty_db_url)
+        with engine.connect() as connection:
+            columns = {c["name"]: c for c in inspect(connection).get_columns("decisions")}
+            decision_id = connection.execute(select(DECISIONS.c.id)).scalar_one()
+        old = SqlAlchemyReplayStore(engine).decision(decision_id)
+        assert old is not None
+        assert (old.inputs, old.inputs_problem) == (None, None)  # the replay then refuses it and says why
+
+        with engine.begin() as connection:  # a new decision keeps them, read back exactly
+            connection.execute(insert(DECISIONS), [_decision_values(_with_inputs(decider), T0 + HOUR)])
+            new_id = connection.execute(select(func.max(DECISIONS.c.id))).scalar_one()
+        new = SqlAlchemyReplayStore(engine).decision(new_id)
+        assert new is not None
+        assert new.inputs is not None
+        assert new.inputs.portfolio == Portfolio(
+            decider, Decimal("12.5"), {"BTC": Position(Decimal("0.1"), Decimal(3))}
+        )
+        assert new.inputs.model == {"provider": "baseline", "model": "old", "params": {}}
+        assert (new.inputs.symbols, new.inputs.interval, new.inputs.candles) == (("BTC",), "1h", 48)
+
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0005")
+        with engine.connect() as connection:
+            after = {c["name"] for c in inspect(connection).get_columns("decisions")}
+    finally:
+        engine.dispose()
+    assert set(REPLAY_INPUT_COLUMNS) <= set(columns)
+    assert all(columns[name]["nullable"] for name in REPLAY_INPUT_COLUMNS)
+    assert not set(REPLAY_INPUT_COLUMNS) & after
+    upgrade(empty_db_url)
+
+
+def _with_inputs(agent_id: int) -> DecisionRecord:
+    record = decision_record(agent_id, T0 + HOUR, trades=0)
+    inputs = DecisionInputs(
+        Portfolio(agent_id, Decimal("12.5"), {"BTC": Position(Decimal("0.1"), Decimal(3))}),
+        RaceRules(),
+        ("BTC",),
+        "1h",
+        48,
+        {"provider": "baseline", "model": "old", "params": {}},
+    )
+    return replace(record, decision=replace(record.decision, inputs=inputs))
 
 
 def test_upgrade_creates_the_sqlite_file_folder(tmp_path: Path) -> None:

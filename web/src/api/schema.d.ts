@@ -264,10 +264,37 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/decisions/{decision_id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replay Decision
+         * @description Rerun the decision on its own model (or `agent_id`'s, or `provider`/`model`'s) on the snapshot rebuilt
+         *     from the stored candles and the portfolio it saw; the original and the counterfactual side by side.
+         *     No portfolio, decision, trade or equity row is written.
+         */
+        post: operations["replay_decision_api_admin_decisions__decision_id__replay_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AgentProvider
+         * @enum {string}
+         */
+        AgentProvider: "baseline" | "llama" | "openai" | "azure_openai" | "custom_ml";
         /** AgentPublic */
         AgentPublic: {
             /** Id */
@@ -680,6 +707,120 @@ export interface components {
              * @description Opaque; changes when a cycle lands or is recorded again.
              */
             version: string;
+        };
+        /** ReplayOutcomePublic */
+        ReplayOutcomePublic: {
+            /**
+             * Orders
+             * @description The orders asked for, amounts as exact decimal strings.
+             */
+            orders: {
+                [key: string]: unknown;
+            }[];
+            /** Reasoning */
+            reasoning: string;
+            /** Confidence */
+            confidence: number | null;
+            /**
+             * Hold Code
+             * @description Stable code of a fallback HOLD's reason (`timeout`, ...), else null.
+             */
+            hold_code: string | null;
+            /**
+             * Hold Reason
+             * @description A fallback HOLD's reason in our words (the raw text is not public).
+             */
+            hold_reason: string | null;
+            /**
+             * Rejections
+             * @description Orders refused by the parser or the rules, with why.
+             */
+            rejections: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Fills
+             * @description What executing the orders filled: stored trades for the original, would-be fills on a copy of the portfolio for the replay (nothing is written).
+             */
+            fills: {
+                [key: string]: unknown;
+            }[];
+        };
+        /** ReplayPublic */
+        ReplayPublic: {
+            /** Decision Id */
+            decision_id: number;
+            /** Agent Id */
+            agent_id: number;
+            /**
+             * Cycle Time
+             * Format: date-time
+             */
+            cycle_time: string;
+            /**
+             * Snapshot Sha256
+             * @description The snapshot rebuilt from the stored candles: equal to the stored one.
+             */
+            snapshot_sha256: string;
+            /**
+             * Replay Agent
+             * @description Whose model answered the replay (in the original agent's seat).
+             */
+            replay_agent: string;
+            /**
+             * Identical
+             * @description Same orders, reasoning, confidence and hold reason as the original.
+             */
+            identical: boolean;
+            /**
+             * Same Model
+             * @description The replay ran with the model settings stored with the original.
+             */
+            same_model: boolean;
+            /**
+             * Prompt Identical
+             * @description Whether the rebuilt prompt equals the stored one (null for agents without a prompt).
+             */
+            prompt_identical: boolean | null;
+            original: components["schemas"]["ReplayOutcomePublic"];
+            counterfactual: components["schemas"]["ReplayOutcomePublic"];
+            /**
+             * Original Model
+             * @description Model settings stored with the decision (never a key).
+             */
+            original_model: {
+                [key: string]: unknown;
+            };
+            /**
+             * Replay Model
+             * @description Model settings the replay ran with.
+             */
+            replay_model: {
+                [key: string]: unknown;
+            };
+            /** Latency Ms */
+            latency_ms: number | null;
+            /** Notes */
+            notes: string[];
+        };
+        /**
+         * ReplayRequest
+         * @description Optional body: nothing reruns the decision on its own model (as it was when it decided); `agent_id`
+         *     on another agent's model, strategy and params; `provider` with `model` on that model.
+         */
+        ReplayRequest: {
+            /**
+             * Agent Id
+             * @description Replay on this agent's model.
+             */
+            agent_id?: number | null;
+            /** @description Replay on this provider (with `model`). */
+            provider?: components["schemas"]["AgentProvider"] | null;
+            /**
+             * Model
+             * @description The provider's model (with `provider`).
+             */
+            model?: string | null;
         };
         /** TradePublic */
         TradePublic: {
@@ -1619,6 +1760,110 @@ export interface operations {
                 };
             };
             /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Unexpected error (details are logged, never returned). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description The database or configuration is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+        };
+    };
+    replay_decision_api_admin_decisions__decision_id__replay_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The admin key (Api__AdminKey). */
+                "x-admin-key"?: string | null;
+                /** @description Alternative header for the admin key. */
+                "x-functions-key"?: string | null;
+            };
+            path: {
+                /** @description The decision's numeric id. */
+                decision_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ReplayRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayPublic"];
+                };
+            };
+            /** @description The body could not be read. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Missing or wrong admin key (x-admin-key header). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Admin endpoints are disabled: Api__AdminKey is not set. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Unknown decision. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description The decision cannot be rerun exactly: `snapshot_mismatch` (the snapshot rebuilt from the stored candles has another sha256 than the stored one; both are in the message) or `no_replay_inputs` (recorded before decisions kept their inputs). Nothing was run. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Invalid body, or an unknown agent or provider to replay on. */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -31,7 +31,8 @@ from shared.adapters.agents.llm.holds import (
     hold_reason_text,
 )
 from shared.adapters.agents.llm.parsing import decision_from_text
-from shared.adapters.agents.llm.prompt import Prompt, build_prompt, estimate_tokens
+from shared.adapters.agents.llm.prompt import PROMPT_VERSION, Prompt, build_prompt, estimate_tokens
+from shared.adapters.http import public_url
 from shared.adapters.resilience import (
     CallTimeoutError,
     CircuitBreaker,
@@ -115,6 +116,18 @@ class LlmAgentClient:
 
     def __repr__(self) -> str:  # never the endpoint's headers (they hold the key)
         return f"LlmAgentClient(model={self.options.model!r}, url={self.chat.endpoint.url!r})"
+
+    def model_settings(self) -> dict[str, Any]:
+        """What is stored with each decision: how the model was asked (never the key or its headers)."""
+        return {
+            "kind": "llm",
+            "endpoint": public_url(self.chat.endpoint.url),
+            "model": self.options.model,
+            "temperature": self.options.temperature,
+            "max_tokens": self.options.max_tokens,
+            "json_mode": True,
+            "prompt_version": PROMPT_VERSION,
+        }
 
     async def decide(self, context: AgentContext) -> AgentDecision:
         started = self._clock()

@@ -23,6 +23,9 @@ from shared.domain.money import ZERO
 from shared.domain.rules import RaceRules
 from shared.services.ports import AgentContext
 
+# Stored with every decision (its model settings): bump it whenever the prompt's wording or format changes, so
+# a replay can tell an old prompt from a changed one (it also compares the rebuilt prompt with the stored one).
+PROMPT_VERSION = 1
 MAX_REASONING_CHARS = 600  # asked of the model; the parser truncates longer reasoning (see parsing.py)
 PRICE_SIGNIFICANT_DIGITS = 6
 
