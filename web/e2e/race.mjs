@@ -24,7 +24,8 @@ export function freePort() {
   });
 }
 
-export async function startRace({ fastForward = "2024-02-01", secondsPerCycle = 2 } = {}) {
+// `database`: a SQLite file to race in (e.g. prepared with more agents); default a fresh one in a temp folder.
+export async function startRace({ fastForward = "2024-02-01", secondsPerCycle = 2, database = null } = {}) {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), "race-e2e-"));
   const python = process.env.PYTHON ?? path.join(ROOT, ".venv", "bin", "python");
@@ -38,7 +39,7 @@ export async function startRace({ fastForward = "2024-02-01", secondsPerCycle = 
       stdio: ["ignore", out, out],
       env: {
         ...process.env,
-        ConnectionStrings__TradingDb: `sqlite:///${path.join(dir, "race.db")}`,
+        ConnectionStrings__TradingDb: `sqlite:///${database ?? path.join(dir, "race.db")}`,
         Local__Port: String(port),
         Local__Host: "127.0.0.1",
       },
