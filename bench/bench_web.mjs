@@ -20,9 +20,14 @@ const gz = scripts.reduce((sum, file) => sum + gzipSync(readFileSync(path.join(d
 console.log(`first-page JS: ${scripts.length} file(s), ${(gz / 1024).toFixed(1)} KB gzipped (target < 150 KB)`);
 
 const started = Date.now();
-// --seconds-per-cycle huge: after the fast-forward no cycle lands, so the idle figure is "nothing changes".
+// --seconds-per-cycle huge: after the fast-forward the live race runs one cycle at once, then none for an
+// hour, so once that one has landed the idle figure is "nothing changes".
 const race = await startRace({ fastForward: UNTIL, secondsPerCycle: 3600, database: process.env.BENCH_WEB_DB ?? null });
 console.log(`race fast-forwarded to ${UNTIL} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+const raceVersion = async () => (await (await fetch(`${race.url}/api/race`)).json()).version;
+const fastForwarded = await raceVersion();
+for (const deadline = Date.now() + 60_000; Date.now() < deadline && (await raceVersion()) === fastForwarded; )
+  await new Promise((resolve) => setTimeout(resolve, 500));
 const browser = await launchBrowser();
 try {
   const board = await (await fetch(`${race.url}/api/leaderboard`)).json();
@@ -78,8 +83,10 @@ try {
       }),
     );
   });
+  const idleFrom = await raceVersion();
   await page.waitForTimeout(IDLE_S * 1000);
   await Promise.all(pending);
+  if ((await raceVersion()) !== idleFrom) console.log("(the race version moved during the idle window: not idle)");
   const perMinute = 60 / IDLE_S;
   console.log(
     `idle dashboard (${IDLE_S} s, no new cycle): ${(requests * perMinute).toFixed(1)} API requests/min, ` +

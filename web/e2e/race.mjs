@@ -33,7 +33,14 @@ export async function startRace({ fastForward = "2024-02-01", secondsPerCycle = 
   const out = openSync(log, "w");
   const child = spawn(
     python,
-    ["-m", "shared.local_race", "--no-ml", "--fast-forward", fastForward, "--seconds-per-cycle", String(secondsPerCycle)],
+    [
+      "-m",
+      "shared.local_race",
+      "--no-ml",
+      ...(fastForward ? ["--fast-forward", fastForward] : []), // null: race on from where `database` stands
+      "--seconds-per-cycle",
+      String(secondsPerCycle),
+    ],
     {
       cwd: ROOT,
       stdio: ["ignore", out, out],
