@@ -1,7 +1,7 @@
 // The dashboard's figures (bench/README.md): gzipped JS of the first page; navigation -> leaderboard and
 // chart drawn, p50 over several loads, on a real local race fast-forwarded through UNTIL (default: all of
 // 2024, 8,760 hourly marks per agent); and what an idle dashboard costs the API per minute.
-// Run: bench/bench_web.py [UNTIL] (builds web/dist, prepares a race of 20 trading agents in BENCH_WEB_DB, then
+// Run: bench/bench_web.py [UNTIL | none] (builds web/dist, prepares a race of 20 trading agents in BENCH_WEB_DB, then
 // runs this in Chromium); node bench/bench_web.mjs alone races the local race's default agents.
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -22,7 +22,12 @@ console.log(`first-page JS: ${scripts.length} file(s), ${(gz / 1024).toFixed(1)}
 const started = Date.now();
 // --seconds-per-cycle huge: after the fast-forward the live race runs one cycle at once, then none for an
 // hour, so once that one has landed the idle figure is "nothing changes".
-const race = await startRace({ fastForward: UNTIL, secondsPerCycle: 3600, database: process.env.BENCH_WEB_DB ?? null });
+const race = await startRace({
+  fastForward: UNTIL === "none" ? null : UNTIL, // "none": BENCH_WEB_DB is fast-forwarded already
+  secondsPerCycle: 3600,
+  database: process.env.BENCH_WEB_DB ?? null,
+  startupS: 900, // a year of 20 agents takes ~1-2 minutes on a busy 2-core machine
+});
 console.log(`race fast-forwarded to ${UNTIL} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 const raceVersion = async () => (await (await fetch(`${race.url}/api/race`)).json()).version;
 const fastForwarded = await raceVersion();

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
@@ -59,3 +60,21 @@ async def test_bad_ranges_and_budgets_are_a_422(
     client: httpx.AsyncClient, params: dict[str, str | int], mentions: str
 ) -> None:
     assert_error(await client.get("/api/equity", params=params), 422, "validation_error", mentions=mentions)
+
+
+async def test_the_answer_is_kept_until_the_race_version_moves(
+    client: httpx.AsyncClient, container: FakeContainer
+) -> None:
+    first = await client.get("/api/equity")
+    read = len(container.queries.calls_to("equity_series"))
+    again = await client.get("/api/equity")
+    assert again.json() == first.json()
+    assert len(container.queries.calls_to("equity_series")) == read  # served from the kept answer
+
+    status = container.queries.status
+    container.queries.status = replace(status, last_mark_at=status.last_cycle)  # a mark lands
+    moved = await client.get("/api/equity")
+    assert moved.status_code == 200
+    assert len(container.queries.calls_to("equity_series")) == 2 * read  # read again, for the new version
+    other_range = await client.get("/api/equity", params={"max_points": 3})
+    assert other_range.json()["max_points"] == 3  # a range or budget of its own, never another's answer

@@ -25,7 +25,7 @@ export function freePort() {
 }
 
 // `database`: a SQLite file to race in (e.g. prepared with more agents); default a fresh one in a temp folder.
-export async function startRace({ fastForward = "2024-02-01", secondsPerCycle = 2, database = null } = {}) {
+export async function startRace({ fastForward = "2024-02-01", secondsPerCycle = 2, database = null, startupS = 120 } = {}) {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), "race-e2e-"));
   const python = process.env.PYTHON ?? path.join(ROOT, ".venv", "bin", "python");
@@ -53,7 +53,7 @@ export async function startRace({ fastForward = "2024-02-01", secondsPerCycle = 
     },
   );
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + startupS * 1000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the race exited (${child.exitCode}); see ${log}`);
     try {
@@ -63,7 +63,7 @@ export async function startRace({ fastForward = "2024-02-01", secondsPerCycle = 
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`the race did not start in 120 s; see ${log}`);
+    if (Date.now() > deadline) throw new Error(`the race did not start in ${startupS} s; see ${log}`);
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
   return {
