@@ -61,14 +61,14 @@ class Watchdog:
         while True:
             time.sleep(self._tick_s)
             now = self._clock()
-            with self._lock:
+            with self._lock:  # held while cutting: a call ending right now cannot hand its connection on first
                 late = [(call, fd, what) for call, (due, fd, what) in self._calls.items() if due <= now]
-                for call, _, _ in late:
+                for call, fd, _ in late:
                     del self._calls[call]  # cut once; the call fails and leaves
-            for _, fd, what in late:
+                    _shut_down(fd)
+            for _, _, what in late:
                 self.expired += 1
-                logger.warning("database: %s got no answer within its deadline; dropping the connection", what)
-                _shut_down(fd)
+                logger.warning("database: %s got no answer within its deadline; dropped the connection", what)
 
 
 def _shut_down(fd: int) -> None:
