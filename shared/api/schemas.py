@@ -212,6 +212,24 @@ class EquitySeriesPublic(_Public):
     points: list[EquityPointPublic]
 
 
+class EquityCurvePublic(_Public):
+    """One agent's account value over time, as columns: `at[i]` is when it was worth `equity[i]`."""
+
+    agent_id: int
+    at: list[datetime]
+    equity: list[Money]
+
+
+class EquityCurvesPublic(_Public):
+    """Every agent's curve, by agent id (`GET /api/equity`): only what an all-agents chart draws, in columns
+    (a year of 20 agents is under half the bytes of their 20 `/agents/{id}/equity` documents)."""
+
+    start: datetime | None
+    end: datetime | None
+    max_points: int
+    curves: list[EquityCurvePublic]
+
+
 class TradePublic(_Public):
     id: int
     agent_id: int

@@ -357,12 +357,14 @@ class PriceRow:
 
 @dataclass(frozen=True)
 class RaceStatus:
-    """How far the race has got: finished cycles, the first and latest cycle times, when the latest finished."""
+    """How far the race has got: finished cycles, the first and latest cycle times, when the latest finished,
+    and the time of the newest equity mark."""
 
     cycles: int
     first_cycle: datetime | None
     last_cycle: datetime | None
     last_finished_at: datetime | None
+    last_mark_at: datetime | None = None
 
 
 class RaceQueries(Protocol):

@@ -246,7 +246,7 @@ ALERTS = {
     "alert-llm-failures": ["falls back to HOLD", "race.holds", '!= "voluntary"'],
     "alert-sql-connection-failures": ["40613", "08001"],
     "alert-function-failures": ["run_agents_timer", "success == false"],
-    "alert-p95-latency": ["percentile(duration, 95)", "p95Ms > 5000"],
+    "alert-p95-latency": ["percentile(duration, 95)", "p95Ms > 5000", 'url !contains "/api/race?wait="'],
 }
 
 

@@ -24,7 +24,8 @@ export function freePort() {
   });
 }
 
-export async function startRace({ fastForward = "2024-02-01", secondsPerCycle = 2 } = {}) {
+// `database`: a SQLite file to race in (e.g. prepared with more agents); default a fresh one in a temp folder.
+export async function startRace({ fastForward = "2024-02-01", secondsPerCycle = 2, database = null, startupS = 120 } = {}) {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), "race-e2e-"));
   const python = process.env.PYTHON ?? path.join(ROOT, ".venv", "bin", "python");
@@ -32,20 +33,27 @@ export async function startRace({ fastForward = "2024-02-01", secondsPerCycle = 
   const out = openSync(log, "w");
   const child = spawn(
     python,
-    ["-m", "shared.local_race", "--no-ml", "--fast-forward", fastForward, "--seconds-per-cycle", String(secondsPerCycle)],
+    [
+      "-m",
+      "shared.local_race",
+      "--no-ml",
+      ...(fastForward ? ["--fast-forward", fastForward] : []), // null: race on from where `database` stands
+      "--seconds-per-cycle",
+      String(secondsPerCycle),
+    ],
     {
       cwd: ROOT,
       stdio: ["ignore", out, out],
       env: {
         ...process.env,
-        ConnectionStrings__TradingDb: `sqlite:///${path.join(dir, "race.db")}`,
+        ConnectionStrings__TradingDb: `sqlite:///${database ?? path.join(dir, "race.db")}`,
         Local__Port: String(port),
         Local__Host: "127.0.0.1",
       },
     },
   );
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + startupS * 1000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the race exited (${child.exitCode}); see ${log}`);
     try {
@@ -55,7 +63,7 @@ export async function startRace({ fastForward = "2024-02-01", secondsPerCycle = 
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`the race did not start in 120 s; see ${log}`);
+    if (Date.now() > deadline) throw new Error(`the race did not start in ${startupS} s; see ${log}`);
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
   return {

@@ -77,6 +77,10 @@ def make_engine(url: str | URL, **engine_options: Any) -> Engine:
     engine = create_engine(parsed, **options)
     if backend == "mssql" and timeouts is not None:
         _set_query_timeout(engine, timeouts[1])
+    if backend == "postgresql" and timeouts is not None:  # a stopped server cancels nothing: see hang_guard
+        from shared.adapters.db.hang_guard import install_hang_guard
+
+        install_hang_guard(engine, connect_timeout_s=timeouts[0], statement_timeout_s=timeouts[1])
     if backend == "sqlite":
         _configure_sqlite(engine)
     elif backend == "mssql" and parsed.get_driver_name() == "pyodbc" and uses_access_token(parsed):

@@ -165,6 +165,9 @@ class SqlAlchemyRaceQueries:
     def race_status(self) -> RaceStatus:
         # Count, min and max of the primary key: one pass over the cycles index (8,760 rows a year).
         statement = select(func.count(), func.min(CYCLES.c.cycle_time), func.max(CYCLES.c.cycle_time))
+        # The newest mark: one seek per agent on (agent_id, at), never a scan of every snapshot. Marks land
+        # after their cycle (the equity timer runs minutes later), so a dashboard needs them in the version.
+        latest_per_agent = select(func.max(EQUITY.c.at)).where(EQUITY.c.agent_id == AGENTS.c.id).scalar_subquery()
         with self.engine.connect() as connection:
             cycles, first, last = connection.execute(statement).one()
             finished = None
@@ -172,11 +175,13 @@ class SqlAlchemyRaceQueries:
                 finished = connection.execute(
                     select(CYCLES.c.finished_at).where(CYCLES.c.cycle_time == last)
                 ).scalar_one_or_none()
+            marked = connection.execute(select(func.max(latest_per_agent)).select_from(AGENTS)).scalar_one_or_none()
         return RaceStatus(
             cycles=int(cycles),
             first_cycle=_utc(first),
             last_cycle=_utc(last),
             last_finished_at=_utc(finished),
+            last_mark_at=_utc(marked),
         )
 
 

@@ -21,6 +21,7 @@ from shared.adapters.db.engine import make_engine
 from shared.adapters.db.migrate import upgrade
 from shared.adapters.db.queries import SqlAlchemyRaceQueries
 from shared.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from tests.integration.db.pg_server import PostgresServer, throwaway_server
 
 DIALECTS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 RUN_ID = uuid.uuid4().hex[:8]
@@ -145,3 +146,10 @@ def uow_factory(engine: Engine) -> SqlAlchemyUnitOfWorkFactory:
 @pytest.fixture
 def queries(engine: Engine) -> SqlAlchemyRaceQueries:
     return SqlAlchemyRaceQueries(engine)
+
+
+@pytest.fixture
+def server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the test's own, to stop, start, freeze and thaw (never the shared one)."""
+    with throwaway_server() as server:
+        yield server

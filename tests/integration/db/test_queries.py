@@ -10,6 +10,7 @@ import pytest
 from shared.adapters.db.queries import SqlAlchemyRaceQueries
 from shared.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from shared.domain.model import Asset, EquitySnapshot, Portfolio, Position
+from shared.services.ports import CycleRecord, RaceStatus
 from tests.integration.db.builders import HOUR, T0, agent, candle, decision_record, hourly
 
 START = Decimal(100_000)
@@ -135,3 +136,38 @@ def test_latest_prices_candles_and_symbols(
 
 def test_ping(queries: SqlAlchemyRaceQueries) -> None:
     queries.ping()
+
+
+def test_race_status_counts_cycles_and_finds_the_newest_mark(
+    queries: SqlAlchemyRaceQueries, uow_factory: SqlAlchemyUnitOfWorkFactory, race: tuple[int, int, int]
+) -> None:
+    """GET /api/race's query, on SQLite and PostgreSQL: the cycles' count and range, when the latest finished
+    (times come back aware UTC from min/max on both), and the newest mark over every agent."""
+    _, idle, _ = race
+    with uow_factory() as uow:
+        for hour in (2, 0, 1):  # recorded out of order: min and max, not insertion order
+            at = T0 + hour * HOUR
+            uow.cycles.add(CycleRecord(at, "ab" * 32, 3, 3, hour, at, at + timedelta(seconds=40 + hour)))
+        uow.commit()
+
+    status = queries.race_status()
+
+    assert status == RaceStatus(
+        cycles=3,
+        first_cycle=T0,
+        last_cycle=T0 + 2 * HOUR,
+        last_finished_at=T0 + 2 * HOUR + timedelta(seconds=42),
+        last_mark_at=T0 + 3 * HOUR,  # the trader's newest; the idle agent's only mark is at T0
+    )
+    assert status.last_cycle is not None
+    assert status.last_cycle.utcoffset() == timedelta(0)
+    with uow_factory() as uow:  # a later mark of another agent moves it
+        uow.equity.add(
+            EquitySnapshot.first(idle, at=T0, equity=START, cash=START).next(at=T0 + 5 * HOUR, equity=START, cash=START)
+        )
+        uow.commit()
+    assert queries.race_status().last_mark_at == T0 + 5 * HOUR
+
+
+def test_race_status_of_a_race_not_started(queries: SqlAlchemyRaceQueries) -> None:
+    assert queries.race_status() == RaceStatus(0, None, None, None, None)

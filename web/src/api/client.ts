@@ -6,6 +6,7 @@ export type Leaderboard = Schemas["LeaderboardPublic"];
 export type LeaderboardEntry = Schemas["LeaderboardEntryPublic"];
 export type Agent = Schemas["AgentPublic"];
 export type EquitySeries = Schemas["EquitySeriesPublic"];
+export type EquityCurves = Schemas["EquityCurvesPublic"];
 export type TradesPage = Schemas["TradesPagePublic"];
 export type DecisionsPage = Schemas["DecisionsPagePublic"];
 export type Decision = Schemas["DecisionPublic"];

@@ -1,4 +1,4 @@
-import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
+import { keepPreviousData, type Query, type QueryClient, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef } from "react";
 
 import {
@@ -6,6 +6,7 @@ import {
   type Agent,
   type Candles,
   type DecisionsPage,
+  type EquityCurves,
   type EquitySeries,
   type Leaderboard,
   type Prices,
@@ -14,17 +15,31 @@ import {
 } from "./client";
 
 export const POLL_MS = 5_000;
+/** How long the API may hold a /race request while the race stands still (GET /api/race?wait=&since=). */
+export const LONG_POLL_S = 30;
+const NEXT_POLL_MS = 1_000;
 
-/** The one thing polled every few seconds: a tiny document whose `version` moves when a cycle lands (and an
- * ETag, so an idle race answers 304). Everything else is refetched when that version moves (useLiveRefresh),
- * once per cycle, never polled. */
-export function useRace() {
-  return useQuery({
+/** The one thing watched all the time: a tiny document whose `version` moves when a cycle lands or portfolios
+ * are marked. Watched by long polling: once the version is known, the API holds each request until it moves
+ * (answered within a second) or LONG_POLL_S pass (a bodiless 304), so an idle dashboard makes two requests a
+ * minute. Everything else is refetched when the version moves (useLiveRefresh), never polled. */
+export function raceQuery(client: QueryClient) {
+  return {
     queryKey: ["race"],
-    queryFn: ({ signal }) => apiGet<Race>("/race", signal),
-    refetchInterval: POLL_MS,
+    queryFn: ({ signal }: { signal: AbortSignal }) => {
+      const known = client.getQueryData<Race>(["race"])?.version;
+      return apiGet<Race>(known ? `/race?wait=${LONG_POLL_S}&since=${known}` : "/race", signal);
+    },
+    // The next long poll starts right after one returns (an in-flight one is never doubled); after an error,
+    // every POLL_MS.
+    refetchInterval: (query: Query<Race, Error, Race, readonly unknown[]>) =>
+      query.state.status === "error" ? POLL_MS : NEXT_POLL_MS,
     staleTime: 0,
-  });
+  };
+}
+
+export function useRace() {
+  return useQuery(raceQuery(useQueryClient()));
 }
 
 export function useRaceVersion(): string {
@@ -33,7 +48,7 @@ export function useRaceVersion(): string {
 
 /** Mounted once (App): when the race version moves, every loaded query but /race itself is refetched (only
  * the ones on screen go to the network). Queries are not keyed by the version, so a first load never waits
- * for /race; the equity curves are (they are fetched per cycle anyway, and a range switch keeps them). */
+ * for /race; an agent's own curve is (it is fetched per cycle anyway, and a range switch keeps it). */
 export function useLiveRefresh() {
   const version = useRaceVersion();
   const client = useQueryClient();
@@ -45,14 +60,23 @@ export function useLiveRefresh() {
   }, [client, version]);
 }
 
-// A safety net for marks recorded outside a cycle (the equity timer in Azure): conditional, so 304 when idle.
-const SLOW_POLL_MS = 60_000;
-
+// No poll of its own: the race version moves when marks land too (the equity timer runs after the cycle).
 export function useLeaderboard() {
   return useQuery({
     queryKey: ["leaderboard"],
     queryFn: ({ signal }) => apiGet<Leaderboard>("/leaderboard", signal),
-    refetchInterval: SLOW_POLL_MS,
+  });
+}
+
+/** Every agent's curve in one request (the race page's chart). Not keyed by the race version, so it starts at
+ * navigation beside /race and /leaderboard; useLiveRefresh refetches it when the version moves. */
+export function useEquityCurves(start: string | null, enabled: boolean) {
+  const query = start ? `?start=${encodeURIComponent(start)}` : "";
+  return useQuery({
+    queryKey: ["curves", start],
+    queryFn: ({ signal }) => apiGet<EquityCurves>(`/equity${query}`, signal),
+    placeholderData: keepPreviousData,
+    enabled,
   });
 }
 

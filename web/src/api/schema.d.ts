@@ -35,8 +35,10 @@ export interface paths {
         };
         /**
          * Read Race
-         * @description Cycle count, first and latest cycle, and a `version` that changes when a cycle lands: what a live
-         *     dashboard polls (with If-None-Match: an unchanged race is a bodiless 304) before refetching anything else.
+         * @description Cycle count, first and latest cycle, and a `version` that changes when a cycle lands or portfolios are
+         *     marked: what a live dashboard watches before refetching anything else. With `wait` and `since` the answer
+         *     is held (long poll) until the version moves or `wait` seconds pass, so an idle dashboard makes one
+         *     request every `wait` seconds (a bodiless 304 with If-None-Match) yet sees a new cycle within a second.
          */
         get: operations["read_race_api_race_get"];
         put?: never;
@@ -156,6 +158,28 @@ export interface paths {
          * @description Every decision with its reasoning, orders, rejections and cost, newest first.
          */
         get: operations["read_agent_decisions_api_agents__agent_id__decisions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/equity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Equity Curves
+         * @description Every agent's equity curve (active or not, by agent id), oldest point first, each downsampled to
+         *     `max_points` as `/agents/{id}/equity` does (the same points, `at` and `equity` only, in columns). An agent
+         *     with no mark yet has an empty curve.
+         */
+        get: operations["read_equity_curves_api_equity_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -486,6 +510,33 @@ export interface components {
             limit: number;
             /** Offset */
             offset: number;
+        };
+        /**
+         * EquityCurvePublic
+         * @description One agent's account value over time, as columns: `at[i]` is when it was worth `equity[i]`.
+         */
+        EquityCurvePublic: {
+            /** Agent Id */
+            agent_id: number;
+            /** At */
+            at: string[];
+            /** Equity */
+            equity: string[];
+        };
+        /**
+         * EquityCurvesPublic
+         * @description Every agent's curve, by agent id (`GET /api/equity`): only what an all-agents chart draws, in columns
+         *     (a year of 20 agents is under half the bytes of their 20 `/agents/{id}/equity` documents).
+         */
+        EquityCurvesPublic: {
+            /** Start */
+            start: string | null;
+            /** End */
+            end: string | null;
+            /** Max Points */
+            max_points: number;
+            /** Curves */
+            curves: components["schemas"]["EquityCurvePublic"][];
         };
         /** EquityPointPublic */
         EquityPointPublic: {
@@ -933,7 +984,12 @@ export interface operations {
     };
     read_race_api_race_get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Long poll: hold the answer up to this many seconds while the version is still `since`. */
+                wait?: number;
+                /** @description The version the client has (with `wait`): answer as soon as it moves. */
+                since?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1344,6 +1400,67 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorPublic"];
                 };
+            };
+            /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Unexpected error (details are logged, never returned). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description The database or configuration is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+        };
+    };
+    read_equity_curves_api_equity_get: {
+        parameters: {
+            query?: {
+                /** @description Inclusive lower bound, ISO 8601 with an offset. */
+                start?: string | null;
+                /** @description Inclusive upper bound, ISO 8601 with an offset. */
+                end?: string | null;
+                /** @description Downsample each curve to at most this many points (<= Api__MaxEquityPoints). */
+                max_points?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EquityCurvesPublic"];
+                };
+            };
+            /** @description Not modified: the `ETag` sent in `If-None-Match` is still current (empty body). */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
             422: {

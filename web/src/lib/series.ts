@@ -19,6 +19,22 @@ export function alignSeries(
   return { x, values };
 }
 
+/** The same for curves sent as columns (GET /api/equity): `at[i]` is when the value was `values[i]`. */
+export function alignColumns(all: readonly ({ at: string[]; equity: string[] } | undefined)[]): {
+  x: number[];
+  values: (number | null)[][];
+} {
+  const seconds = all.map((curve) => (curve?.at ?? []).map(toEpochSeconds));
+  const x = [...new Set(seconds.flat())].sort((a, b) => a - b);
+  const index = new Map(x.map((t, i) => [t, i]));
+  const values = all.map((curve, c) => {
+    const row: (number | null)[] = new Array<number | null>(x.length).fill(null);
+    seconds[c]!.forEach((t, i) => (row[index.get(t)!] = toChartNumber(curve!.equity[i]!)));
+    return row;
+  });
+  return { x, values };
+}
+
 export const RANGES = { "1d": 1, "1w": 7, "1m": 30, "3m": 91, all: null } as const;
 export type RangeKey = keyof typeof RANGES;
 

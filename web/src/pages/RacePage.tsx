@@ -1,15 +1,14 @@
-import { useQueries } from "@tanstack/react-query";
 import { useMemo } from "react";
 import { useSearchParams } from "react-router-dom";
 
-import { equityQuery, useLeaderboard, useRace } from "../api/queries";
+import { useEquityCurves, useLeaderboard, useRace } from "../api/queries";
 import { LeaderboardTable } from "../components/LeaderboardTable";
 import { RaceClock } from "../components/RaceClock";
 import { Empty, Loading, QueryError } from "../components/States";
 import { type ChartSeries, TimeChart } from "../components/TimeChart";
 import { formatMoney } from "../lib/decimal";
 import { prefersDark, seriesStyle } from "../lib/palette";
-import { alignSeries, RANGES, type RangeKey, rangeStart } from "../lib/series";
+import { alignColumns, RANGES, type RangeKey, rangeStart } from "../lib/series";
 
 export function RacePage() {
   const race = useRace();
@@ -17,18 +16,23 @@ export function RacePage() {
   const [params, setParams] = useSearchParams();
   const range = (params.get("range") ?? "all") as RangeKey;
   const log = params.get("scale") === "log";
-  const version = race.data?.version ?? "";
   const agents = useMemo(
     () => [...(board.data?.items ?? [])].sort((a, b) => a.agent_id - b.agent_id),
     [board.data],
   );
-  const start = rangeStart(range in RANGES ? range : "all", race.data?.last_cycle ?? "");
-  const curves = useQueries({ queries: agents.map((a) => equityQuery(a.agent_id, start, version)) });
-  const curveData = curves.map((c) => c.data);
-  const dataKey = curveData.map((d) => (d ? `${d.agent_id}:${d.points.length}:${d.points.at(-1)?.at}` : "-")).join();
+  const rangeKey = range in RANGES ? range : "all";
+  const start = rangeStart(rangeKey, race.data?.last_cycle ?? "");
+  // One request for every curve, started at navigation beside /race and /leaderboard (a range other than
+  // "all" waits for the race's latest cycle to know where it starts).
+  const curves = useEquityCurves(start, rangeKey === "all" || start !== null);
+  const curveData = useMemo(() => {
+    const byAgent = new Map((curves.data?.curves ?? []).map((curve) => [curve.agent_id, curve]));
+    return agents.map((agent) => byAgent.get(agent.agent_id));
+  }, [agents, curves.data]);
+  const dataKey = curveData.map((d) => (d ? `${d.agent_id}:${d.at.length}:${d.at.at(-1)}` : "-")).join();
 
   const chart = useMemo(() => {
-    const { x, values } = alignSeries(curveData);
+    const { x, values } = alignColumns(curveData);
     const dark = prefersDark();
     const series: ChartSeries[] = agents.map((agent, i) => {
       const style = seriesStyle(i, dark);
