@@ -77,7 +77,7 @@ def _worker(url: str, barrier: Barrier, commands: Queue[Any], results: Queue[Any
 def race_url(db_url: str) -> str:
     from shared.local_race import prepare
 
-    container = prepare(_settings(db_url))  # seeds the five baselines and the assets
+    container = prepare(_settings(db_url))  # seeds the six baselines and the assets
     container.uow_factory.engine.dispose()  # type: ignore[attr-defined]
     set_container(None)
     return db_url
@@ -121,7 +121,7 @@ def test_two_hosts_running_every_job_at_once_apply_each_cycle_exactly_once(race_
 
     agents = _count(race_url, "SELECT COUNT(*) FROM agents WHERE active")[0][0]
     portfolios = _count(race_url, "SELECT COUNT(*) FROM portfolios")[0][0]  # inactive agents are marked too
-    assert agents == 5
+    assert agents == 6
     for i in range(CYCLES):
         pair = reports[("run-agents", START + timedelta(hours=i), False)]
         assert sum(r["decided"] for r in pair) == agents, pair  # each agent applied by exactly one host
