@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from shared.domain.model import Agent, Candle
+from shared.domain.statistics import ControlComparison
 from shared.services.ports import (
     AgentSummary,
     DecisionRow,
@@ -23,6 +24,7 @@ from shared.services.ports import (
     PriceRow,
     TradeRow,
 )
+from shared.services.race_statistics import Headline
 
 
 def _plain_decimal_text(value: Decimal) -> str:
@@ -140,6 +142,45 @@ class AgentsPublic(_Public):
     total: int
 
 
+DEFINITIONS = "docs/statistics.md"  # every statistic's formula, sampling and annualisation
+
+
+class ExcessReturnPublic(_Public):
+    """An agent's excess total return over a control on their common cycles, with its bootstrap interval."""
+
+    control_agent_id: int = Field(description="The control agent compared with.")
+    control_name: str = Field(description="The control agent's name.")
+    value: float = Field(
+        description="Agent's compounded return minus the control's over the paired cycles, as a fraction "
+        "(0.05 = 5 percentage points). Not annualised."
+    )
+    low: float = Field(description="Lower end of the 95% stationary-bootstrap percentile interval (fraction).")
+    high: float = Field(description="Upper end of the 95% stationary-bootstrap percentile interval (fraction).")
+    probability_beats: float = Field(description="Share of bootstrap replications where the agent beat it (0..1).")
+    significant: bool = Field(description="True when the 95% interval excludes 0: the lead (or lag) is not luck.")
+
+    @classmethod
+    def from_comparison(cls, comparison: ControlComparison) -> ExcessReturnPublic:
+        return cls(
+            control_agent_id=comparison.control_agent_id,
+            control_name=comparison.control_name,
+            value=comparison.excess_return,
+            low=comparison.low,
+            high=comparison.high,
+            probability_beats=comparison.probability_beats,
+            significant=comparison.significant,
+        )
+
+
+class StatisticsStatusPublic(_Public):
+    """Which stored set of statistics a response carries; the figures are computed once per cycle."""
+
+    computed_for: datetime | None = Field(description="The newest equity mark the figures cover (UTC).")
+    computed_at: datetime | None = Field(description="Wall-clock time they were computed (UTC).")
+    note: str | None = Field(description="Why figures are missing (null when a computed set is served).")
+    definitions: str = Field(DEFINITIONS, description="Where each figure is defined.")
+
+
 class LeaderboardEntryPublic(_Public):
     rank: int
     agent_id: int
@@ -156,10 +197,39 @@ class LeaderboardEntryPublic(_Public):
     prompt_tokens: int = Field(description="LLM prompt tokens used so far (0 for non-LLM agents).")
     completion_tokens: int = Field(description="LLM completion tokens used so far.")
     llm_cost_usd: Money = Field(description="Estimated LLM cost so far in USD.")
+    sharpe: float | None = Field(
+        None,
+        description="Annualised Sharpe ratio: mean / sample std of per-cycle returns x sqrt(cycles per year), "
+        "risk-free 0. Null with fewer than 2 returns or no statistics yet.",
+    )
+    max_drawdown: float | None = Field(
+        None, description="Largest fall of equity from a running peak, as a fraction of the peak (0.1 = 10%)."
+    )
+    win_rate: float | None = Field(
+        None, description="Share of closed round trips (FIFO lots, fees included) with positive P&L (0..1)."
+    )
+    net_return: float | None = Field(
+        None,
+        description="Total return after the inference (LLM) cost recorded with its decisions: (last equity - "
+        "cost) / first equity - 1, as a fraction. Not annualised.",
+    )
+    excess_over_buy_and_hold: ExcessReturnPublic | None = Field(
+        None, description="Excess return over the buy-and-hold BTC control, with its 95% interval and flag."
+    )
 
     @classmethod
-    def from_row(cls, row: LeaderboardRow) -> LeaderboardEntryPublic:
+    def from_row(cls, row: LeaderboardRow, headline: Headline | None = None) -> LeaderboardEntryPublic:
         summary, agent = row.summary, row.summary.agent
+        figures: dict[str, Any] = {}
+        if headline is not None:
+            excess = headline.excess_over_buy_and_hold
+            figures = {
+                "sharpe": headline.sharpe,
+                "max_drawdown": headline.max_drawdown,
+                "win_rate": headline.win_rate,
+                "net_return": headline.net_return,
+                "excess_over_buy_and_hold": ExcessReturnPublic.from_comparison(excess) if excess else None,
+            }
         return cls(
             rank=row.rank,
             agent_id=agent.id,
@@ -176,12 +246,16 @@ class LeaderboardEntryPublic(_Public):
             prompt_tokens=summary.prompt_tokens,
             completion_tokens=summary.completion_tokens,
             llm_cost_usd=summary.llm_cost_usd,
+            **figures,
         )
 
 
 class LeaderboardPublic(_Public):
     starting_cash: Money
     items: list[LeaderboardEntryPublic]
+    statistics: StatisticsStatusPublic | None = Field(
+        None, description="Which computed statistics the headline figures come from, or why they are missing."
+    )
 
 
 class RacePublic(_Public):
@@ -191,7 +265,9 @@ class RacePublic(_Public):
     first_cycle: datetime | None
     last_cycle: datetime | None
     last_finished_at: datetime | None = Field(description="Wall-clock time the latest cycle finished.")
-    version: str = Field(description="Opaque; changes when a cycle lands or is recorded again.")
+    version: str = Field(
+        description="Opaque; changes when a cycle lands or is recorded again, and when its statistics land."
+    )
 
 
 # ---------------------------------------------------------------- per-agent history

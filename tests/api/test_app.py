@@ -22,6 +22,7 @@ EXPECTED_ROUTES = {
     ("get", "/api/agents/{agent_id}/equity"),
     ("get", "/api/agents/{agent_id}/trades"),
     ("get", "/api/agents/{agent_id}/decisions"),
+    ("get", "/api/agents/{agent_id}/stats"),
     ("get", "/api/market/prices"),
     ("get", "/api/market/{symbol}/candles"),
     ("post", "/api/admin/jobs/market-data"),
