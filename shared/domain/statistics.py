@@ -143,7 +143,7 @@ class ControlComparison:
     probability_beats: float  # share of bootstrap replications with excess > 0 (ties count half)
     significant: bool  # the interval excludes 0
     paired_returns: int  # the number of paired per-cycle returns the comparison rests on
-    block_length: float  # mean block length of the stationary bootstrap, in cycles
+    block_length: int  # mean block length of the stationary bootstrap, in cycles
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,26 +172,3 @@ class AgentStatistics:
     versus_controls: tuple[ControlComparison, ...]  # one per control other than the agent itself
     name: str = ""
     returns: int = 0  # per-cycle returns the ratios rest on
-
-
-def check_agent_inputs(agent: AgentInputs) -> None:
-    """Raise ValueError, naming the agent and the offending item, for input the statistics cannot trust."""
-    raise NotImplementedError
-
-
-__all__ = [
-    "MIN_RETURNS_FOR_DISPERSION",
-    "MIN_RETURNS_FOR_INFERENCE",
-    "RELIABILITY_BINS",
-    "AgentInputs",
-    "AgentStatistics",
-    "CalibrationStats",
-    "ControlComparison",
-    "CostStats",
-    "DecisionFacts",
-    "DisciplineStats",
-    "EquityMark",
-    "Fill",
-    "ReliabilityBin",
-    "TradeStats",
-]
