@@ -17,8 +17,19 @@ export function SignificanceMarker({ excess }: { excess: Excess }) {
   );
 }
 
-/** "+3.25 pp [−1.13, +9.31] ≈ not significant": the excess, its 95% bootstrap interval, and the verdict. */
-export function ExcessReturnCell({ excess }: { excess: Excess | null | undefined }) {
+/** The excess's 95% bootstrap interval: "−1.13 to +9.31 pp". */
+export function interval(excess: Excess): string {
+  return `${formatPoints(excess.low).replace(" pp", "")} to ${formatPoints(excess.high)}`;
+}
+
+/** "+3.25 pp ≈ not significant" over "95%: −1.13 to +9.31 pp": the excess, the verdict, the interval. */
+export function ExcessReturnCell({
+  excess,
+  withProbability = false,
+}: {
+  excess: Excess | null | undefined;
+  withProbability?: boolean;
+}) {
   if (!excess) return <span className="muted">—</span>;
   const sign = excess.value > 0 ? "pos" : excess.value < 0 ? "neg" : undefined;
   const title =
@@ -26,11 +37,15 @@ export function ExcessReturnCell({ excess }: { excess: Excess | null | undefined
     `interval; it beat the control in ${formatShare(excess.probability_beats, 0)} of the replications.`;
   return (
     <span className="excess" title={title} data-testid="excess">
-      <span className={sign}>{formatPoints(excess.value)}</span>{" "}
-      <span className="muted small interval">
-        [{formatPoints(excess.low)}, {formatPoints(excess.high)}]
-      </span>{" "}
-      <SignificanceMarker excess={excess} />
+      <span>
+        <span className={sign}>{formatPoints(excess.value)}</span> <SignificanceMarker excess={excess} />
+      </span>
+      <span className="muted small" data-testid="interval">
+        95%: {interval(excess)}
+      </span>
+      {withProbability ? (
+        <span className="muted small">beat it in {formatShare(excess.probability_beats, 0)} of replications</span>
+      ) : null}
     </span>
   );
 }

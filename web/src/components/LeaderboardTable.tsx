@@ -19,6 +19,7 @@ interface Column {
   render: (row: LeaderboardEntry) => React.ReactNode;
 }
 
+// The figures a reader compares come first, right after the agent (on a phone the rest scrolls sideways).
 const COLUMNS: Column[] = [
   { key: "rank", label: "#", numeric: true, render: (r) => r.rank },
   {
@@ -30,13 +31,6 @@ const COLUMNS: Column[] = [
       </Link>
     ),
   },
-  { key: "provider", label: "Provider", render: (r) => r.provider },
-  { key: "model", label: "Model", render: (r) => <span className="mono">{r.model}</span> },
-  {
-    key: "active",
-    label: "Status",
-    render: (r) => (r.active ? "racing" : <span className="badge-inactive">inactive</span>),
-  },
   { key: "equity", label: "Equity", numeric: true, render: (r) => formatMoney(r.equity) },
   {
     key: "return_pct",
@@ -44,7 +38,14 @@ const COLUMNS: Column[] = [
     numeric: true,
     render: (r) => <span className={signClass(r.return_pct)}>{formatPct(r.return_pct)}</span>,
   },
-  { key: "max_drawdown_pct", label: "Max DD", numeric: true, render: (r) => formatPct(r.max_drawdown_pct, false) },
+  {
+    key: "excess_over_buy_and_hold",
+    label: "vs Buy & Hold BTC",
+    title:
+      "Excess total return over the buy-and-hold BTC control, with its 95% block-bootstrap interval and whether " +
+      "that interval excludes zero.",
+    render: (r) => <ExcessReturnCell excess={r.excess_over_buy_and_hold} />,
+  },
   {
     key: "sharpe",
     label: "Sharpe",
@@ -52,6 +53,7 @@ const COLUMNS: Column[] = [
     title: "Annualised Sharpe ratio of per-cycle returns (risk-free 0), as computed after the latest cycle.",
     render: (r) => formatRatio(r.sharpe),
   },
+  { key: "max_drawdown_pct", label: "Max DD", numeric: true, render: (r) => formatPct(r.max_drawdown_pct, false) },
   {
     key: "win_rate",
     label: "Win rate",
@@ -66,16 +68,15 @@ const COLUMNS: Column[] = [
     title: "Total return after the inference (LLM) cost recorded with its decisions.",
     render: (r) => <span className={floatSign(r.net_return)}>{formatFraction(r.net_return)}</span>,
   },
-  {
-    key: "excess_over_buy_and_hold",
-    label: "vs Buy & Hold BTC",
-    title:
-      "Excess total return over the buy-and-hold BTC control, with its 95% block-bootstrap interval and whether " +
-      "that interval excludes zero.",
-    render: (r) => <ExcessReturnCell excess={r.excess_over_buy_and_hold} />,
-  },
   { key: "trades", label: "Trades", numeric: true, render: (r) => formatInt(r.trades) },
   { key: "fees_paid", label: "Fees", numeric: true, render: (r) => formatMoney(r.fees_paid) },
+  { key: "provider", label: "Provider", render: (r) => r.provider },
+  { key: "model", label: "Model", render: (r) => <span className="mono">{r.model}</span> },
+  {
+    key: "active",
+    label: "Status",
+    render: (r) => (r.active ? "racing" : <span className="badge-inactive">inactive</span>),
+  },
   { key: "prompt_tokens", label: "Prompt tok", numeric: true, render: (r) => formatInt(r.prompt_tokens) },
   { key: "completion_tokens", label: "Compl. tok", numeric: true, render: (r) => formatInt(r.completion_tokens) },
   { key: "llm_cost_usd", label: "LLM cost", numeric: true, render: (r) => formatMoney(r.llm_cost_usd) },

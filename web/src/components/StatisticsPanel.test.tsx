@@ -103,7 +103,7 @@ describe("StatisticsPanel", () => {
     expect(figure("Discipline", "Latency")).toBe("813 ms (p95 2,012 ms)");
     const bins = within(screen.getByTestId("reliability")).getAllByRole("row");
     expect(bins.map((r) => r.textContent)).toEqual([
-      "ConfidenceDecisionsMean confidenceHit rate",
+      "ConfidenceDecisionsMeanHit rate",
       "0.5–0.67055.0%51.0%",
       "0.6–0.75064.0%60.0%",
     ]);
@@ -112,9 +112,10 @@ describe("StatisticsPanel", () => {
   it("says against each control whether the difference is distinguishable from luck", () => {
     render(<StatisticsPanel stats={STATS} />);
     const rows = within(screen.getByTestId("versus-controls")).getAllByRole("row").slice(1);
-    expect(rows[0]).toHaveTextContent("Buy & Hold BTC+4.25 pp−1.23 pp to +9.31 pp87%≈ not significant503");
-    expect(rows[1]).toHaveTextContent("Always Hold−2.00 pp");
-    expect(rows[1]).toHaveTextContent("▼ trails it (95%)");
+    expect(rows[0]).toHaveTextContent(
+      "Buy & Hold BTC+4.25 pp ≈ not significant95%: −1.23 to +9.31 ppbeat it in 87% of replications503",
+    );
+    expect(rows[1]).toHaveTextContent("Always Hold−2.00 pp ▼ trails it (95%)95%: −5.00 to −0.10 pp");
   });
 
   it("shows the note instead of figures when none are computed yet", () => {
@@ -129,7 +130,7 @@ describe("StatisticsPanel", () => {
 describe("ExcessReturnCell", () => {
   it("marks a significant lead in words, a dash when there is no comparison", () => {
     const { rerender } = render(<ExcessReturnCell excess={{ ...CONTROL, low: 0.001, significant: true }} />);
-    expect(screen.getByTestId("excess")).toHaveTextContent("+4.25 pp [+0.10 pp, +9.31 pp] ▲ beats it (95%)");
+    expect(screen.getByTestId("excess")).toHaveTextContent("+4.25 pp ▲ beats it (95%)95%: +0.10 to +9.31 pp");
     expect(screen.getByTestId("excess")).toHaveAttribute("title", expect.stringContaining("87% of the replications"));
     rerender(<ExcessReturnCell excess={null} />);
     expect(screen.queryByTestId("excess")).toBeNull();

@@ -1,7 +1,7 @@
 import type { AgentStatistics, AgentStats } from "../api/client";
-import { formatDecimal, formatMoney } from "../lib/decimal";
-import { formatDuration, formatFraction, formatMs, formatPoints, formatRatio, formatShare } from "../lib/figures";
-import { SignificanceMarker } from "./ExcessReturn";
+import { formatMoney, formatPrice } from "../lib/decimal";
+import { formatDuration, formatFraction, formatMs, formatRatio, formatShare } from "../lib/figures";
+import { ExcessReturnCell } from "./ExcessReturn";
 import { StatisticsNote } from "./StatisticsNote";
 import { Empty } from "./States";
 
@@ -94,7 +94,7 @@ function cost(s: AgentStatistics): Figure[] {
     { label: "Inference cost", value: formatMoney(c.inference_cost_usd), title: "Recorded LLM/inference cost." },
     {
       label: "Per decision",
-      value: formatDecimal(c.cost_per_decision, { prefix: "$" }),
+      value: formatPrice(c.cost_per_decision),
       title: "Inference cost / decisions (every digit kept).",
     },
     { label: "Gross return", value: formatFraction(c.gross_total_return), title: "Return before inference cost." },
@@ -129,7 +129,7 @@ function discipline(s: AgentStatistics): Figure[] {
     },
     {
       label: "Latency",
-      value: `${formatMs(d.latency_mean_ms)} (p95 ${formatMs(d.latency_p95_ms)})`,
+      value: d.latency_mean_ms == null ? "not measured" : `${formatMs(d.latency_mean_ms)} (p95 ${formatMs(d.latency_p95_ms)})`,
       title: "Mean and 95th percentile of the model call latency.",
     },
   ];
@@ -153,8 +153,12 @@ function Calibration({ s }: { s: AgentStatistics }) {
               <tr>
                 <th>Confidence</th>
                 <th className="num">Decisions</th>
-                <th className="num">Mean confidence</th>
-                <th className="num">Hit rate</th>
+                <th className="num" title="Mean stated confidence of the decisions in the bin.">
+                  Mean
+                </th>
+                <th className="num" title="Share of those decisions that were hits.">
+                  Hit rate
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -184,26 +188,21 @@ function Controls({ s }: { s: AgentStatistics }) {
         <thead>
           <tr>
             <th>Control</th>
-            <th className="num">Excess return</th>
-            <th className="num">95% interval</th>
-            <th className="num" title="Share of bootstrap replications in which the agent beat the control.">
-              P(beats)
+            <th
+              className="wrap"
+              title="Excess total return over the control, whether its 95% interval excludes 0, the interval, and the share of bootstrap replications the agent won."
+            >
+              Excess return and verdict
             </th>
-            <th>Verdict</th>
             <th className="num">Paired cycles</th>
           </tr>
         </thead>
         <tbody>
           {s.versus_controls.map((c) => (
             <tr key={c.control_agent_id}>
-              <td>{c.control_name}</td>
-              <td className={`num ${c.value > 0 ? "pos" : c.value < 0 ? "neg" : ""}`}>{formatPoints(c.value)}</td>
-              <td className="num">
-                {formatPoints(c.low)} to {formatPoints(c.high)}
-              </td>
-              <td className="num">{formatShare(c.probability_beats, 0)}</td>
+              <td className="wrap">{c.control_name}</td>
               <td>
-                <SignificanceMarker excess={c} />
+                <ExcessReturnCell excess={c} withProbability />
               </td>
               <td className="num">{c.paired_returns}</td>
             </tr>
