@@ -34,7 +34,7 @@ def sample_statistics(agent_id: int, *, controls: Mapping[int, str] | None = Non
             probability_beats=0.87,
             significant=False,
             paired_returns=503,
-            block_length=7.5,
+            block_length=8,
         )
         for i, (control_id, name) in enumerate(sorted((controls or {}).items()))
     )

@@ -94,7 +94,7 @@ class ControlComparisonPublic(ExcessReturnPublic):
     """The excess over one control, with what the bootstrap rests on."""
 
     paired_returns: int = Field(description="Paired per-cycle returns the comparison rests on.")
-    block_length: float = Field(description="Mean block length of the stationary bootstrap, in cycles.")
+    block_length: int = Field(description="Mean block length of the stationary bootstrap, in cycles.")
 
     @classmethod
     def from_control(cls, comparison: ControlComparison) -> ControlComparisonPublic:

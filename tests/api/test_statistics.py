@@ -71,7 +71,7 @@ async def test_the_stats_route_serves_every_figure_of_the_stored_set(
         "probability_beats": 0.87,
         "significant": False,
         "paired_returns": 503,
-        "block_length": 7.5,
+        "block_length": 8,
     }
     assert container.statistics is not None
     assert "race_history" not in container.statistics.calls  # read, never computed on the request

@@ -13,7 +13,7 @@ const CONTROL = {
   probability_beats: 0.87,
   significant: false,
   paired_returns: 503,
-  block_length: 7.5,
+  block_length: 8,
 };
 
 export const STATS: AgentStats = {
