@@ -4,6 +4,7 @@ stated confidence, and what thinking cost. Stdlib only."""
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
@@ -60,18 +61,17 @@ def calibration_stats(
     count = len(times)
     confidences: list[float] = []
     outcomes: list[int] = []
-    current = -1  # index of the latest mark at or before the decision: decisions and marks are both ascending
+    current = 0  # decisions are ascending, so each search starts where the last one ended
     for decision in decisions:
         confidence = decision.confidence
         if confidence is None or not decision.traded:
             continue
-        at = decision.at
-        while current + 1 < count and times[current + 1] <= at:
-            current += 1
-        if current < 0 or current + horizon >= count:
+        current = bisect_right(times, decision.at, lo=current)
+        index = current - 1  # the latest mark at or before the decision
+        if index < 0 or index + horizon >= count:
             continue
         confidences.append(confidence)
-        outcomes.append(1 if equities[current + horizon] > equities[current] else 0)
+        outcomes.append(1 if equities[index + horizon] > equities[index] else 0)
     if not confidences:
         return CalibrationStats(horizon, 0, None, ())
     brier = math.fsum((c - o) ** 2 for c, o in zip(confidences, outcomes, strict=True)) / len(confidences)

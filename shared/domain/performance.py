@@ -7,6 +7,7 @@ ddof=1, downside deviation over all returns, CAGR over the number of returns), w
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +15,9 @@ from decimal import Decimal
 from itertools import pairwise
 
 from shared.domain.statistics import MIN_RETURNS_FOR_DISPERSION, EquityMark, Fill
+
+_EQUITY = operator.attrgetter("equity")
+_CASH = operator.attrgetter("cash")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +44,13 @@ def mean(values: Sequence[float]) -> float:
 def sample_std(values: Sequence[float]) -> float:
     """Standard deviation with ddof=1 (two-pass, so a constant series gives exactly 0)."""
     mu = mean(values)
-    return math.sqrt(math.fsum((v - mu) ** 2 for v in values) / (len(values) - 1))
+    deviations = [v - mu for v in values]
+    return math.sqrt(math.fsum([d * d for d in deviations]) / (len(values) - 1))
 
 
 def downside_deviation(values: Sequence[float]) -> float:
     """sqrt(mean(min(r, 0)^2)) over all returns (target 0), as in Sortino & van der Meer and empyrical."""
-    return math.sqrt(math.fsum(v * v for v in values if v < 0) / len(values))
+    return math.sqrt(math.fsum([v * v for v in values if v < 0]) / len(values))
 
 
 def max_drawdown(equities: Sequence[float]) -> float:
@@ -60,27 +65,30 @@ def max_drawdown(equities: Sequence[float]) -> float:
     return worst
 
 
-def longest_drawdown(marks: Sequence[EquityMark]) -> timedelta | None:
+def longest_drawdown(marks: Sequence[EquityMark], equities: Sequence[float] | None = None) -> timedelta | None:
     """Longest time from a running peak to the first mark back at or above it (or to the last mark if never).
 
-    None with fewer than 2 marks; timedelta(0) when equity never fell below a previous peak.
+    `equities`: the marks' equity as floats when the caller has them. None with fewer than 2 marks;
+    timedelta(0) when equity never fell below a previous peak.
     """
     if len(marks) < 2:
         return None
+    values = equities if equities is not None else [float(m.equity) for m in marks]
     longest = timedelta(0)
-    peak_value = marks[0].equity
-    peak_at = marks[0].at
+    peak_value = values[0]
+    peak_index = 0
     underwater = False
-    for mark in marks[1:]:
-        if mark.equity >= peak_value:
+    for index in range(1, len(values)):
+        value = values[index]
+        if value >= peak_value:
             if underwater:
-                longest = max(longest, mark.at - peak_at)
+                longest = max(longest, marks[index].at - marks[peak_index].at)
                 underwater = False
-            peak_value, peak_at = mark.equity, mark.at
+            peak_value, peak_index = value, index
         else:
             underwater = True
     if underwater:
-        longest = max(longest, marks[-1].at - peak_at)
+        longest = max(longest, marks[-1].at - marks[peak_index].at)
     return longest
 
 
@@ -90,7 +98,7 @@ def return_figures(
     """Every return-based figure of one curve; `equities` are the marks' equity as floats and `returns` their
     `simple_returns` (both computed once by the caller). None where too few marks (see docs/statistics.md)."""
     drawdown = max_drawdown(equities)
-    duration = longest_drawdown(marks)
+    duration = longest_drawdown(marks, equities)
     if not returns or equities[0] <= 0:
         return ReturnFigures(None, None, None, None, None, None, drawdown, duration)
     total = equities[-1] / equities[0] - 1.0
@@ -112,7 +120,8 @@ def exposure(marks: Sequence[EquityMark]) -> float | None:
     """Share of marks at which something was invested (equity != cash); None without marks."""
     if not marks:
         return None
-    return sum(1 for m in marks if m.equity != m.cash) / len(marks)
+    invested = int(sum(map(operator.ne, map(_EQUITY, marks), map(_CASH, marks))))
+    return invested / len(marks)
 
 
 def turnover(equities: Sequence[float], fills: Sequence[Fill], periods_per_year: float) -> float | None:

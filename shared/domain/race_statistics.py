@@ -7,6 +7,7 @@ part (bootstrap, Lo's SE, deflated Sharpe) needs numpy and arch and imports them
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -19,6 +20,9 @@ from shared.domain.statistics import (
 )
 from shared.domain.statistics_validation import check_agent_inputs
 from shared.domain.trade_statistics import trade_stats
+
+_EQUITY = operator.attrgetter("equity")
+_AT = operator.attrgetter("at")
 
 
 def _check_arguments(
@@ -33,6 +37,8 @@ def _check_arguments(
     ids = [a.agent_id for a in agents]
     if len(set(ids)) != len(ids):
         raise ValueError(f"agent ids must be unique, got {sorted(ids)}")
+    if len(set(control_ids)) != len(control_ids):
+        raise ValueError(f"control ids must be unique, got {list(control_ids)}")
     unknown = sorted(set(control_ids) - set(ids))
     if unknown:
         raise ValueError(f"control ids {unknown} are not among the agents {sorted(ids)}")
@@ -80,7 +86,7 @@ def compute_race_statistics(
 
     # Round trips first: an oversold fill is bad input, to be refused before any expensive work.
     trades = {a.agent_id: trade_stats(a.fills, agent=f"agent {a.agent_id} ({a.name})") for a in agents}
-    equities = {a.agent_id: [float(m.equity) for m in a.marks] for a in agents}
+    equities = {a.agent_id: list(map(float, map(_EQUITY, a.marks))) for a in agents}
     returns = {agent_id: simple_returns(curve) for agent_id, curve in equities.items()}
     figures = {
         a.agent_id: return_figures(a.marks, equities[a.agent_id], returns[a.agent_id], periods_per_year) for a in agents
@@ -91,7 +97,7 @@ def compute_race_statistics(
         sample_std(per_cycle_sharpes) ** 2 if len(per_cycle_sharpes) >= MIN_RETURNS_FOR_DISPERSION else 0.0
     )
     comparisons = compare_with_controls(
-        [Curve(a.agent_id, a.name, tuple(m.at for m in a.marks), tuple(equities[a.agent_id])) for a in agents],
+        [Curve(a.agent_id, a.name, tuple(map(_AT, a.marks)), tuple(equities[a.agent_id])) for a in agents],
         control_ids,
         replications=bootstrap_replications,
         confidence=confidence,

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    Returns = Sequence[float] | npt.NDArray[np.float64]
+
 EULER_MASCHERONI = 0.5772156649015329
 _NORMAL = NormalDist()
 _REPLICATION_CHUNK = 128  # replications whose resampling counts are held in memory at once
@@ -41,7 +43,7 @@ def newey_west_lags(observations: int) -> int:
     return int(4.0 * (observations / 100.0) ** (2.0 / 9.0))
 
 
-def sharpe_standard_error(returns: Sequence[float], periods_per_year: float, lags: int | None = None) -> float | None:
+def sharpe_standard_error(returns: Returns, periods_per_year: float, lags: int | None = None) -> float | None:
     """Lo (2002) standard error of the annualised Sharpe ratio mean/std x sqrt(periods_per_year), by GMM.
 
     The moments (r - mu, (r - mu)^2 - sigma^2) get a Newey-West (Bartlett) long-run covariance with `lags`
@@ -84,12 +86,27 @@ def expected_maximum_sharpe(trials: int, sharpe_variance: float) -> float:
     return math.sqrt(sharpe_variance) * spread
 
 
-def deflated_sharpe_probability(returns: Sequence[float], *, trials: int, sharpe_variance: float) -> float | None:
-    """Deflated Sharpe ratio: P(true Sharpe > the best expected of `trials` skill-less ones), per-cycle units.
+def deflated_sharpe_ratio(
+    sharpe: float, *, observations: int, skewness: float, kurtosis: float, trials: int, sharpe_variance: float
+) -> float | None:
+    """Bailey & Lopez de Prado (2014), eq. 9, in per-cycle units (`sharpe` not annualised, `kurtosis` not excess):
 
-    DSR = Phi((SR - SR0) sqrt(T - 1) / sqrt(1 - g3 SR + (g4 - 1) / 4 SR^2)), SR the per-cycle Sharpe (std ddof=1),
-    g3 / g4 the skewness / (non-excess) kurtosis of the returns, SR0 = expected_maximum_sharpe(trials, variance
-    of the trials' per-cycle Sharpes). None with too few returns, zero variance, or a non-positive denominator.
+    DSR = Phi((SR - SR0) sqrt(T - 1) / sqrt(1 - g3 SR + (g4 - 1) / 4 SR^2)), SR0 = expected_maximum_sharpe(trials,
+    sharpe_variance). None when the denominator is not positive (a degenerate distribution).
+    """
+    spread = 1.0 - skewness * sharpe + (kurtosis - 1.0) / 4.0 * sharpe**2
+    if not spread > 0:
+        return None
+    threshold = expected_maximum_sharpe(trials, sharpe_variance)
+    return _NORMAL.cdf((sharpe - threshold) * math.sqrt(observations - 1) / math.sqrt(spread))
+
+
+def deflated_sharpe_probability(returns: Returns, *, trials: int, sharpe_variance: float) -> float | None:
+    """`deflated_sharpe_ratio` of a return series: P(its true Sharpe beats the best of `trials` skill-less ones).
+
+    SR = mean / std (ddof=1) per cycle; skewness and kurtosis are the population moments of the returns (as
+    scipy.stats.skew / kurtosis(fisher=False) with bias=True); `sharpe_variance` is the variance of the trials'
+    per-cycle Sharpes. None with fewer than MIN_RETURNS_FOR_INFERENCE returns or zero variance.
     """
     import numpy as np
 
@@ -100,16 +117,16 @@ def deflated_sharpe_probability(returns: Sequence[float], *, trials: int, sharpe
     std = float(r.std(ddof=1))
     if std <= 0:
         return None
-    sharpe = float(r.mean()) / std
     centred = r - r.mean()
-    moment2 = float(np.mean(centred**2))  # population moments, as scipy.stats.skew / kurtosis (bias=True)
-    skewness = float(np.mean(centred**3)) / moment2**1.5
-    kurt = float(np.mean(centred**4)) / moment2**2
-    spread = 1.0 - skewness * sharpe + (kurt - 1.0) / 4.0 * sharpe**2
-    if not spread > 0:
-        return None
-    threshold = expected_maximum_sharpe(trials, sharpe_variance)
-    return float(_NORMAL.cdf((sharpe - threshold) * math.sqrt(count - 1) / math.sqrt(spread)))
+    moment2 = float(np.mean(centred**2))
+    return deflated_sharpe_ratio(
+        float(r.mean()) / std,
+        observations=count,
+        skewness=float(np.mean(centred**3)) / moment2**1.5,
+        kurtosis=float(np.mean(centred**4)) / moment2**2,
+        trials=trials,
+        sharpe_variance=sharpe_variance,
+    )
 
 
 def _paired_equities(agent: Curve, control: Curve) -> tuple[list[float], list[float], bool]:

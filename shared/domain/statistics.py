@@ -6,7 +6,8 @@ of points, in docs/statistics.md; a figure that cannot be computed from the poin
 made-up 0. Money stays Decimal (USD); ratios and returns are floats (fractions: 0.05 is 5%).
 
 The computation lives in `shared.domain.race_statistics.compute_race_statistics` (the one entry point), with its
-parts in `performance`, `trade_statistics`, `discipline` and `significance` (numpy/arch, imported lazily).
+parts in `performance`, `trade_statistics`, `discipline` and `significance` (numpy/arch, imported lazily);
+bad input is refused by `statistics_validation`.
 """
 
 from __future__ import annotations

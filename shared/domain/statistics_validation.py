@@ -12,6 +12,12 @@ from shared.domain.model import Side
 from shared.domain.statistics import AgentInputs
 
 _TZINFO = operator.attrgetter("tzinfo")
+_AT = operator.attrgetter("at")
+_EQUITY, _CASH = operator.attrgetter("equity"), operator.attrgetter("cash")
+_QUANTITY, _PRICE, _FEE = operator.attrgetter("quantity"), operator.attrgetter("price"), operator.attrgetter("fee")
+_ORDERS, _REJECTIONS = operator.attrgetter("orders"), operator.attrgetter("rejection_reasons")
+_COST, _CONFIDENCE = operator.attrgetter("cost_usd"), operator.attrgetter("confidence")
+_LATENCY = operator.attrgetter("latency_ms")
 
 
 def _check_time(who: str, what: str, at: datetime) -> None:
@@ -35,32 +41,56 @@ def check_agent_inputs(agent: AgentInputs) -> None:
     """
     if not _looks_valid(agent):
         _raise_first_problem(agent)
-    _raise_first_fill_problem(agent)
+    if not _fills_look_valid(agent):
+        _raise_first_fill_problem(agent)
+
+
+def _positive_money(values: list[Decimal], *, strictly: bool) -> bool:
+    # Decimal sums raise on sNaN or inf - inf and carry a quiet NaN; min() raises comparing a NaN.
+    if not values:
+        return True
+    lowest = min(values)
+    return sum(values, Decimal(0)).is_finite() and (lowest > 0 if strictly else lowest >= 0)
+
+
+def _fills_look_valid(agent: AgentInputs) -> bool:
+    try:
+        fills = agent.fills
+        times = list(map(_AT, fills))
+        if None in map(_TZINFO, times) or not all(map(operator.le, times, times[1:])):
+            return False
+        # `is`, not ==: a plain "SELL" string equals Side.SELL but the round trips test identity.
+        if not all(type(f.side) is Side for f in fills):
+            return False
+        return (
+            _positive_money(list(map(_QUANTITY, fills)), strictly=True)
+            and _positive_money(list(map(_PRICE, fills)), strictly=True)
+            and _positive_money(list(map(_FEE, fills)), strictly=False)
+        )
+    except (AttributeError, TypeError, ArithmeticError, ValueError):
+        return False
 
 
 def _looks_valid(agent: AgentInputs) -> bool:
     """Cheap whole-list checks; False (never an exception) when anything may be wrong."""
     try:
-        times = [m.at for m in agent.marks]
+        times = list(map(_AT, agent.marks))
         if None in map(_TZINFO, times) or not all(map(operator.lt, times, times[1:])):
             return False
-        money = [m.equity for m in agent.marks] + [m.cash for m in agent.marks]
-        # Decimal sums raise on sNaN or inf - inf and carry a quiet NaN; min() raises comparing a NaN.
-        if money and (not sum(money, Decimal(0)).is_finite() or min(money) < 0):
+        if not _positive_money([*map(_EQUITY, agent.marks), *map(_CASH, agent.marks)], strictly=False):
             return False
         decisions = agent.decisions
-        times = [d.at for d in decisions]
+        times = list(map(_AT, decisions))
         if None in map(_TZINFO, times) or not all(map(operator.le, times, times[1:])):
             return False
-        if any(d.orders < len(d.rejection_reasons) for d in decisions):
+        if any(map(operator.lt, map(_ORDERS, decisions), map(len, map(_REJECTIONS, decisions)))):
             return False
-        costs = [d.cost_usd for d in decisions if d.cost_usd is not None]
-        if costs and (not sum(costs, Decimal(0)).is_finite() or min(costs) < 0):
+        if not _positive_money([c for c in map(_COST, decisions) if c is not None], strictly=False):
             return False
-        confidences = [d.confidence for d in decisions if d.confidence is not None]
+        confidences = [c for c in map(_CONFIDENCE, decisions) if c is not None]
         if confidences and not (math.isfinite(sum(confidences)) and min(confidences) >= 0 and max(confidences) <= 1):
             return False
-        latencies = [d.latency_ms for d in decisions if d.latency_ms is not None]
+        latencies = [v for v in map(_LATENCY, decisions) if v is not None]
         return not latencies or (math.isfinite(sum(latencies)) and min(latencies) >= 0)
     except (AttributeError, TypeError, ArithmeticError, ValueError):
         return False
@@ -111,7 +141,7 @@ def _raise_first_fill_problem(agent: AgentInputs) -> None:
         if previous is not None and fill.at < previous:
             raise ValueError(f"{who}: fills must be in time order; fill {i} at {fill.at.isoformat()} is earlier")
         previous = fill.at
-        if not isinstance(fill.side, Side):
+        if type(fill.side) is not Side:
             raise ValueError(f"{who}: fill {i} has side {fill.side!r}, not a Side")
         _check_money(who, f"quantity of fill {i}", fill.quantity, positive=True)
         _check_money(who, f"price of fill {i}", fill.price, positive=True)
