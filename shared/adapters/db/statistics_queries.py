@@ -12,7 +12,7 @@ per-value overhead was most of the read (measured: 11.7 s -> see bench/bench_lea
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -126,12 +126,13 @@ def load_race_history(connection: Connection) -> RaceHistory:
 def _facts(row: Any, times: _Memo, amounts: _Memo) -> DecisionFacts:
     _, at, hold_reason, orders, rejections, trade_count, latency_ms, cost_usd, confidence = row
     code = hold_code(hold_reason) if hold_reason is not None else None
+    asked, refused = _json_list(orders), _json_list(rejections)
     return DecisionFacts(
         at=times[at],
         parse_failed=code == INVALID_OUTPUT,
         hold_code=code,
-        orders=len(_json_list(orders)),
-        rejection_reasons=tuple(_reasons(_json_list(rejections))),
+        orders=_orders_asked(asked, refused),
+        rejection_reasons=tuple(_reasons(refused)),
         latency_ms=latency_ms,
         cost_usd=None if cost_usd is None else amounts[cost_usd],
         confidence=confidence,
@@ -144,6 +145,27 @@ def _json_list(value: Any) -> list[Any]:
         return []
     parsed = json.loads(value) if isinstance(value, str) else value
     return parsed if isinstance(parsed, list) else []
+
+
+def _order_key(item: Any) -> tuple[Any, ...]:
+    get = item.get if isinstance(item, dict) else (lambda _: None)
+    return (get("symbol"), get("side"), get("quantity"), get("notional_usd"))
+
+
+def _orders_asked(orders: list[Any], rejections: list[Any]) -> int:
+    """The orders the model asked for: the stored (parsed) orders plus the parser's rejections, which never
+    became orders. A rules rejection repeats one of the stored orders; any other rejection is the parser's."""
+    if not rejections:
+        return len(orders)
+    stored = Counter(_order_key(o) for o in orders)
+    parser_rejections = 0
+    for rejection in rejections:
+        key = _order_key(rejection)
+        if stored[key] > 0:
+            stored[key] -= 1
+        else:
+            parser_rejections += 1
+    return len(orders) + parser_rejections
 
 
 def _reasons(rejections: Iterable[Any]) -> Iterable[str]:

@@ -4,6 +4,7 @@ stored set the API serves."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shared.adapters.db.statistics_store import SqlAlchemyStatisticsRepository
 from shared.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from shared.domain.model import EquitySnapshot, Portfolio, Side
+from shared.domain.model import EquitySnapshot, Order, Portfolio, Rejection, RejectionReason, Side
 from shared.domain.statistics import AgentInputs, AgentStatistics
 from shared.services.race_statistics import refresh_race_statistics
 from tests.fakes import FakeClock
@@ -204,3 +205,27 @@ def test_statistics_for_an_unknown_agent_are_refused_and_nothing_is_half_written
     assert stored is not None
     assert list(stored.by_agent) == [trader]
     assert stored.by_agent[trader].sharpe == sample_statistics(trader).sharpe
+
+
+def test_orders_the_parser_refused_count_as_asked_for(
+    repository: SqlAlchemyStatisticsRepository, uow_factory: SqlAlchemyUnitOfWorkFactory
+) -> None:
+    # The model asked for three orders: one unreadable (the parser's rejection, never an order), one refused by
+    # the rules (stored with the decision's orders), one executed.
+    buy = Order("BTC", Side.BUY, quantity=Decimal("0.05"))
+    too_small = Order("ETH", Side.BUY, notional_usd=Decimal(1))
+    unreadable = Rejection(None, RejectionReason.INVALID_SIZE, "quantity 'lots'")
+    refused = Rejection(too_small, RejectionReason.BELOW_MIN_NOTIONAL, "1 < 10")
+    with uow_factory() as uow:
+        agent_id = uow.agents.add(agent("parser")).id
+        uow.portfolios.save(Portfolio(agent_id, START))
+        record = decision_record(agent_id, T0)
+        decision = replace(record.decision, orders=(buy, too_small), rejections=(unreadable,))
+        uow.decisions.add(replace(record, decision=decision, rejections=(unreadable, refused)))
+        uow.commit()
+
+    [facts] = next(i for i in repository.race_history().inputs if i.agent_id == agent_id).decisions
+
+    assert facts.orders == 3
+    assert facts.rejection_reasons == ("invalid_size", "below_min_notional")
+    assert facts.traded
