@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, String, UnicodeText, func, select, type_coerce
+from sqlalchemy import BigInteger, Connection, String, UnicodeText, cast, func, select, type_coerce
 
 from shared.adapters.db.repositories import AGENTS, DECISIONS, EQUITY, TRADES, _agent
 from shared.domain.hold_codes import INVALID_OUTPUT, hold_code
@@ -38,7 +38,8 @@ def _raw_amount(column: Any) -> Any:
 
 
 def _raw_json(column: Any) -> Any:
-    return type_coerce(column, UnicodeText())  # text on SQLite and SQL Server; psycopg still decodes JSON
+    # The JSON's text, on every dialect (psycopg would decode a json column itself): "[]" needs no parsing.
+    return cast(column, UnicodeText())
 
 
 # (agent_id, at) is the primary key and the leading columns of the covering series index: an ordered scan.
