@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from shared.api.headline_schemas import ExcessReturnPublic, StatisticsStatusPublic
 from shared.domain.model import Agent, Candle
-from shared.domain.statistics import ControlComparison
 from shared.services.ports import (
     AgentSummary,
     DecisionRow,
@@ -140,45 +140,6 @@ class AgentPublic(_Public):
 class AgentsPublic(_Public):
     items: list[AgentPublic]
     total: int
-
-
-DEFINITIONS = "docs/statistics.md"  # every statistic's formula, sampling and annualisation
-
-
-class ExcessReturnPublic(_Public):
-    """An agent's excess total return over a control on their common cycles, with its bootstrap interval."""
-
-    control_agent_id: int = Field(description="The control agent compared with.")
-    control_name: str = Field(description="The control agent's name.")
-    value: float = Field(
-        description="Agent's compounded return minus the control's over the paired cycles, as a fraction "
-        "(0.05 = 5 percentage points). Not annualised."
-    )
-    low: float = Field(description="Lower end of the 95% stationary-bootstrap percentile interval (fraction).")
-    high: float = Field(description="Upper end of the 95% stationary-bootstrap percentile interval (fraction).")
-    probability_beats: float = Field(description="Share of bootstrap replications where the agent beat it (0..1).")
-    significant: bool = Field(description="True when the 95% interval excludes 0: the lead (or lag) is not luck.")
-
-    @classmethod
-    def from_comparison(cls, comparison: ControlComparison) -> ExcessReturnPublic:
-        return cls(
-            control_agent_id=comparison.control_agent_id,
-            control_name=comparison.control_name,
-            value=comparison.excess_return,
-            low=comparison.low,
-            high=comparison.high,
-            probability_beats=comparison.probability_beats,
-            significant=comparison.significant,
-        )
-
-
-class StatisticsStatusPublic(_Public):
-    """Which stored set of statistics a response carries; the figures are computed once per cycle."""
-
-    computed_for: datetime | None = Field(description="The newest equity mark the figures cover (UTC).")
-    computed_at: datetime | None = Field(description="Wall-clock time they were computed (UTC).")
-    note: str | None = Field(description="Why figures are missing (null when a computed set is served).")
-    definitions: str = Field(DEFINITIONS, description="Where each figure is defined.")
 
 
 class LeaderboardEntryPublic(_Public):

@@ -13,7 +13,8 @@ from typing import Annotated
 
 from pydantic import Field, PlainSerializer, WithJsonSchema
 
-from shared.api.schemas import ExcessReturnPublic, Money, StatisticsStatusPublic, _Public
+from shared.api.headline_schemas import ExcessReturnPublic, StatisticsStatusPublic
+from shared.api.schemas import Money, _Public
 from shared.domain.statistics import AgentStatistics, ControlComparison
 
 Seconds = Annotated[

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.api.schemas import StatisticsStatusPublic
+from shared.api.headline_schemas import StatisticsStatusPublic
 from shared.services.statistics_ports import StatisticsRepository, StoredStatistics
 
 NOT_STORED = "This deployment does not compute statistics."
