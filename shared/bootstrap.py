@@ -7,6 +7,7 @@ warm Functions worker), so `import function_app` stays cheap. Heavy modules are 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable
@@ -31,9 +32,12 @@ if TYPE_CHECKING:
         UnitOfWorkFactory,
     )
     from shared.services.race_clock import Job
+    from shared.services.race_statistics import StatisticsReport
     from shared.services.replay import ReplayResult
+    from shared.services.statistics_ports import StatisticsRepository
 
 
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 DbRetry = Callable[..., Any]
 
@@ -60,6 +64,8 @@ class Container:
     db_retry: DbRetry = _run_once
     metrics: CycleMetrics | None = None
     wall_clock: Clock = field(default_factory=SystemClock)
+    # Where the per-cycle statistics are stored (None: not computed, the API says so).
+    statistics: StatisticsRepository | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def dependency_checks(self) -> dict[str, tuple[str, str | None]]:
@@ -150,7 +156,7 @@ class Container:
 
         race = self.settings.race
         try:
-            return await run_backtest(
+            report = await run_backtest(
                 uow_factory=self.uow_factory,
                 provider=self.market_data,
                 clients=self.agent_clients,
@@ -166,6 +172,9 @@ class Container:
                 chunk_cycles=chunk_cycles or DEFAULT_CHUNK_CYCLES,
                 on_chunk=on_chunk,
             )
+            # Once for the whole run, not per chunk: only the final figures are ever read.
+            await asyncio.to_thread(self.refresh_statistics)
+            return report
         finally:
             close = getattr(self.agent_clients, "aclose", None)  # as in run_agents_job_async
             if close is not None:
@@ -199,12 +208,40 @@ class Container:
             await clients.aclose()
 
     def run_equity_job(self, at: datetime) -> EquityReport:
+        from dataclasses import replace
+
         from shared.services.equity import snapshot_equity
 
-        return self.db_retry(  # type: ignore[no-any-return]
+        report: EquityReport = self.db_retry(
             lambda: snapshot_equity(uow_factory=self.uow_factory, at=at, interval=self.settings.market_data.interval),
             what="equity-snapshot job",
         )
+        # The marks of this cycle have landed: the statistics follow them (once; nothing new, nothing done).
+        statistics = self.refresh_statistics()
+        return replace(report, statistics=statistics.as_dict()) if statistics is not None else report
+
+    def refresh_statistics(self, *, force: bool = False) -> StatisticsReport | None:
+        """Recompute the stored statistics if new equity marks landed. A failure is logged and reported as
+        None, never raised: the marks are stored either way and the next cycle tries again."""
+        if self.statistics is None:
+            return None
+        from shared.services.race_statistics import refresh_race_statistics
+
+        repository, race = self.statistics, self.settings.race
+        try:
+            return self.db_retry(  # type: ignore[no-any-return]
+                lambda: refresh_race_statistics(
+                    repository=repository,
+                    starting_cash=race.starting_cash,
+                    cycle_minutes=race.cycle_minutes,
+                    clock=self.wall_clock,
+                    force=force,
+                ),
+                what="statistics refresh",
+            )
+        except Exception:
+            logger.exception("the race statistics could not be computed; the previous set is still served")
+            return None
 
 
 def load_settings() -> Settings:
@@ -232,6 +269,7 @@ def bootstrap(settings: Settings | None = None) -> Container:
     from shared.adapters.agents.factory import AgentClientRegistry
     from shared.adapters.db.engine import make_engine
     from shared.adapters.db.queries import SqlAlchemyRaceQueries
+    from shared.adapters.db.statistics_store import SqlAlchemyStatisticsRepository
     from shared.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
     from shared.adapters.market_data.factory import make_market_data_provider
     from shared.adapters.telemetry import configure_telemetry, race_metrics
@@ -256,6 +294,7 @@ def bootstrap(settings: Settings | None = None) -> Container:
         agent_clients=AgentClientRegistry.from_settings(settings),
         db_retry=db_retry,
         metrics=race_metrics(),
+        statistics=SqlAlchemyStatisticsRepository(engine),
     )
 
 

@@ -22,7 +22,7 @@ from shared.api.contract import HeadAsGetMiddleware, TrailingSlashMiddleware, se
 from shared.api.deps import ContainerProvider
 from shared.api.errors import install_error_handlers
 from shared.api.etag import NOT_MODIFIED_RESPONSES, ETagMiddleware
-from shared.api.routes import admin, agents, equity, health, leaderboard, market, race, replay
+from shared.api.routes import admin, agents, equity, health, leaderboard, market, race, replay, statistics
 from shared.api.schemas import ErrorPublic
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def create_app(container_provider: ContainerProvider) -> FastAPI:
     # Every GET is revalidated by ETagMiddleware below, so the read routers document its 304 too.
     app.include_router(health.router, prefix=API_PREFIX, responses={**_error_responses(500), **NOT_MODIFIED_RESPONSES})
     read_responses = {**_error_responses(422, 500, 503), **NOT_MODIFIED_RESPONSES}
-    for router in (race.router, leaderboard.router, agents.router, equity.router, market.router):
+    for router in (race.router, leaderboard.router, agents.router, statistics.router, equity.router, market.router):
         app.include_router(router, prefix=API_PREFIX, responses=read_responses)
     app.include_router(admin.router, prefix=API_PREFIX, responses=_error_responses(422, 500, 503))
     app.include_router(replay.router, prefix=API_PREFIX, responses=_error_responses(500, 503))

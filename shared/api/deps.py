@@ -21,6 +21,7 @@ from shared.api.schemas import UtcDatetime
 from shared.bootstrap import Container
 from shared.config import Settings
 from shared.services.ports import RaceQueries
+from shared.services.statistics_ports import StatisticsRepository
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,14 @@ def get_settings(container: ContainerDep) -> Settings:
     return container.settings
 
 
+def get_statistics(container: ContainerDep) -> StatisticsRepository | None:
+    return container.statistics
+
+
 QueriesDep = Annotated[RaceQueries, Depends(get_queries)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+# None where the deployment stores no statistics: the routes then say so instead of failing.
+StatisticsDep = Annotated[StatisticsRepository | None, Depends(get_statistics)]
 
 
 def require_admin_key(

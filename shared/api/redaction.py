@@ -9,30 +9,31 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from shared.domain import hold_codes
+
 
 class PublicHold(NamedTuple):
     code: str
     message: str
 
 
-# First match wins: (how the stored reason starts, the public classification).
-_CLASSES: tuple[tuple[tuple[str, ...], PublicHold], ...] = (
-    (("rate limited",), PublicHold("rate_limited", "The model provider asked us to slow down.")),
-    (("circuit open",), PublicHold("circuit_open", "The model provider failed repeatedly; calls are paused.")),
-    (("timeout",), PublicHold("timeout", "The agent did not answer in time.")),
-    (("invalid output", "invalid decision"), PublicHold("invalid_output", "The agent's answer could not be used.")),
-    (("provider error",), PublicHold("provider_error", "The model provider returned an error.")),
-    (("ML ", "cannot build the ML request"), PublicHold("ml_service_error", "The ML service could not decide.")),
-    (("error:",), PublicHold("agent_error", "The agent failed unexpectedly.")),
-)
-OTHER = PublicHold("unavailable", "The agent could not decide this cycle.")
+# The codes come from the domain's one classification (the statistics count HOLDs by the same codes).
+_MESSAGES: dict[str, str] = {
+    hold_codes.RATE_LIMITED: "The model provider asked us to slow down.",
+    hold_codes.CIRCUIT_OPEN: "The model provider failed repeatedly; calls are paused.",
+    hold_codes.TIMEOUT: "The agent did not answer in time.",
+    hold_codes.INVALID_OUTPUT: "The agent's answer could not be used.",
+    hold_codes.PROVIDER_ERROR: "The model provider returned an error.",
+    hold_codes.ML_SERVICE_ERROR: "The ML service could not decide.",
+    hold_codes.AGENT_ERROR: "The agent failed unexpectedly.",
+    hold_codes.UNAVAILABLE: "The agent could not decide this cycle.",
+}
+OTHER = PublicHold(hold_codes.UNAVAILABLE, _MESSAGES[hold_codes.UNAVAILABLE])
 
 
 def classify_hold(raw_reason: str) -> PublicHold:
-    for prefixes, public in _CLASSES:
-        if raw_reason.startswith(prefixes):
-            return public
-    return OTHER
+    code = hold_codes.hold_code(raw_reason)
+    return PublicHold(code, _MESSAGES[code])
 
 
 def public_reasoning(reasoning: str, hold: PublicHold | None) -> str:

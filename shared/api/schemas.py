@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from shared.api.headline_schemas import ExcessReturnPublic, StatisticsStatusPublic
 from shared.domain.model import Agent, Candle
 from shared.services.ports import (
     AgentSummary,
@@ -23,6 +24,7 @@ from shared.services.ports import (
     PriceRow,
     TradeRow,
 )
+from shared.services.race_statistics import Headline
 
 
 def _plain_decimal_text(value: Decimal) -> str:
@@ -156,10 +158,39 @@ class LeaderboardEntryPublic(_Public):
     prompt_tokens: int = Field(description="LLM prompt tokens used so far (0 for non-LLM agents).")
     completion_tokens: int = Field(description="LLM completion tokens used so far.")
     llm_cost_usd: Money = Field(description="Estimated LLM cost so far in USD.")
+    sharpe: float | None = Field(
+        None,
+        description="Annualised Sharpe ratio: mean / sample std of per-cycle returns x sqrt(cycles per year), "
+        "risk-free 0. Null with fewer than 2 returns or no statistics yet.",
+    )
+    max_drawdown: float | None = Field(
+        None, description="Largest fall of equity from a running peak, as a fraction of the peak (0.1 = 10%)."
+    )
+    win_rate: float | None = Field(
+        None, description="Share of closed round trips (FIFO lots, fees included) with positive P&L (0..1)."
+    )
+    net_return: float | None = Field(
+        None,
+        description="Total return after the inference (LLM) cost recorded with its decisions: (last equity - "
+        "cost) / first equity - 1, as a fraction. Not annualised.",
+    )
+    excess_over_buy_and_hold: ExcessReturnPublic | None = Field(
+        None, description="Excess return over the buy-and-hold BTC control, with its 95% interval and flag."
+    )
 
     @classmethod
-    def from_row(cls, row: LeaderboardRow) -> LeaderboardEntryPublic:
+    def from_row(cls, row: LeaderboardRow, headline: Headline | None = None) -> LeaderboardEntryPublic:
         summary, agent = row.summary, row.summary.agent
+        figures: dict[str, Any] = {}
+        if headline is not None:
+            excess = headline.excess_over_buy_and_hold
+            figures = {
+                "sharpe": headline.sharpe,
+                "max_drawdown": headline.max_drawdown,
+                "win_rate": headline.win_rate,
+                "net_return": headline.net_return,
+                "excess_over_buy_and_hold": ExcessReturnPublic.from_comparison(excess) if excess else None,
+            }
         return cls(
             rank=row.rank,
             agent_id=agent.id,
@@ -176,12 +207,16 @@ class LeaderboardEntryPublic(_Public):
             prompt_tokens=summary.prompt_tokens,
             completion_tokens=summary.completion_tokens,
             llm_cost_usd=summary.llm_cost_usd,
+            **figures,
         )
 
 
 class LeaderboardPublic(_Public):
     starting_cash: Money
     items: list[LeaderboardEntryPublic]
+    statistics: StatisticsStatusPublic | None = Field(
+        None, description="Which computed statistics the headline figures come from, or why they are missing."
+    )
 
 
 class RacePublic(_Public):
@@ -191,7 +226,9 @@ class RacePublic(_Public):
     first_cycle: datetime | None
     last_cycle: datetime | None
     last_finished_at: datetime | None = Field(description="Wall-clock time the latest cycle finished.")
-    version: str = Field(description="Opaque; changes when a cycle lands or is recorded again.")
+    version: str = Field(
+        description="Opaque; changes when a cycle lands or is recorded again, and when its statistics land."
+    )
 
 
 # ---------------------------------------------------------------- per-agent history

@@ -21,14 +21,18 @@ class EquityReport:
     written: int
     skipped: int
     priced_symbols: tuple[str, ...] = ()
+    statistics: Mapping[str, Any] | None = None  # what the statistics refresh after the marks did, if it ran
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        report = {
             "at": self.at.isoformat(),
             "written": self.written,
             "skipped": self.skipped,
             "priced_symbols": list(self.priced_symbols),
         }
+        if self.statistics is not None:
+            report["statistics"] = dict(self.statistics)
+        return report
 
 
 def snapshot_equity(*, uow_factory: UnitOfWorkFactory, at: datetime, interval: str) -> EquityReport:

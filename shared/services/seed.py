@@ -57,7 +57,17 @@ DEFAULT_BASELINE_AGENTS: tuple[Agent, ...] = (
         trade_probability="0.3",
     ),
     _baseline("Always Hold", "always_hold", "Keeps its starting cash: the zero line every agent must beat."),
+    # Added after the first races: a re-seed adds it to a race under way, where it joins at the next cycle
+    # with the starting cash (its statistics then cover its own, shorter, history).
+    _baseline(
+        "Equal-Weight Buy & Hold",
+        "equal_weight",
+        "Splits its cash equally across every race asset on day one, then never trades: the whole market.",
+    ),
 )
+
+# Baseline models that serve as controls: every agent's excess return is tested against each of them
+# (the buy-and-hold control is the BTC one seeded above).
 CONTROL_MODELS: frozenset[str] = frozenset({"buy_and_hold", "equal_weight", "always_hold", "random"})
 
 

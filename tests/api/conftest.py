@@ -28,6 +28,8 @@ from shared.services.ports import (
 )
 from shared.services.race_clock import JobTimeRefused
 from shared.services.replay import DecisionNotFoundError, DecisionOutcome, ReplayAgentError, ReplayResult
+from shared.services.statistics_ports import StoredStatistics
+from tests.statistics_fakes import FakeStatisticsRepository, sample_statistics
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 ADMIN_KEY = "test-admin-key"
@@ -206,6 +208,8 @@ class FakeContainer:
     job_calls: list[tuple[str, datetime]] = field(default_factory=list)
     dependencies: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     refuse_job_time: str | None = None  # admin_job_time raises JobTimeRefused with this message
+    # Statistics computed after the last cycle for agents 1 and 2 (agent 3, the random trader, is a control).
+    statistics: FakeStatisticsRepository | None = field(default_factory=lambda: fake_statistics())
 
     def dependency_checks(self) -> dict[str, tuple[str, str | None]]:
         return dict(self.dependencies)
@@ -262,6 +266,14 @@ class FakeContainer:
             "momentum",
             1.5,
         )
+
+
+def fake_statistics() -> FakeStatisticsRepository:
+    computed_for = T0 + timedelta(hours=47)
+    by_agent = {agent_id: sample_statistics(agent_id, controls={3: "random"}) for agent_id in (1, 2)}
+    return FakeStatisticsRepository(
+        stored=StoredStatistics(computed_for, computed_for + timedelta(seconds=2), by_agent)
+    )
 
 
 def make_settings(**api: Any) -> Settings:

@@ -23,6 +23,7 @@ EXPECTED_ROUTES = {
     ("get", "/api/agents/{agent_id}/trades"),
     ("get", "/api/agents/{agent_id}/decisions"),
     ("get", "/api/equity"),
+    ("get", "/api/agents/{agent_id}/stats"),
     ("get", "/api/market/prices"),
     ("get", "/api/market/{symbol}/candles"),
     ("post", "/api/admin/jobs/market-data"),

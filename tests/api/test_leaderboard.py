@@ -32,6 +32,11 @@ async def test_leaderboard_ranks_agents_by_equity(client: httpx.AsyncClient, con
         "prompt_tokens": 0,
         "completion_tokens": 0,
         "llm_cost_usd": "0",
+        "sharpe": 1.8712,
+        "max_drawdown": 0.1568,
+        "win_rate": 0.5714,
+        "net_return": 0.05248765,
+        "excess_over_buy_and_hold": None,  # this race has no buy-and-hold control
     }
     llm = body["items"][2]
     assert (llm["provider"], llm["prompt_tokens"], llm["completion_tokens"]) == ("llama", 58_560, 7_200)

@@ -15,6 +15,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from shared.adapters.db.engine import make_engine
 from shared.adapters.db.migrate import upgrade
 from shared.adapters.db.queries import SqlAlchemyRaceQueries
+from shared.adapters.db.statistics_store import SqlAlchemyStatisticsRepository
 from shared.api.app import create_app
 from tests.api.conftest import ADMIN_KEY, FakeContainer, make_settings
 
@@ -56,9 +57,16 @@ class ApiStateMachine(schema.as_state_machine()):  # type: ignore[misc]
     def call(self, case: Any, **kwargs: Any) -> Any:
         return case.call(headers=AUTH if _is_admin(case) else None, **kwargs)
 
-    def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
-        kwargs["excluded_checks"] = [*kwargs.get("excluded_checks", ()), *RULES_BEYOND_THE_SCHEMA]
-        super().validate_response(response, case, **kwargs)
+    def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
+        # The base class passes its keyword arguments on as transport options, so `excluded_checks` must go to
+        # the case directly (given to super() it was silently ignored).
+        case.validate_response(
+            response,
+            additional_checks=additional_checks,
+            excluded_checks=RULES_BEYOND_THE_SCHEMA,
+            transport_kwargs=kwargs or None,
+            recorder=getattr(self, "recorder", None),
+        )
 
 
 TestApiStateful = ApiStateMachine.TestCase
@@ -68,7 +76,12 @@ TestApiStateful.settings = settings(max_examples=15, stateful_step_count=5, dead
 # The same reads on a real (empty, migrated) SQLite database: what the drivers cannot bind shows up here.
 _DB_URL = f"sqlite:///{Path(tempfile.mkdtemp(prefix='schemathesis-')) / 'race.db'}"
 upgrade(_DB_URL)
-SQL_CONTAINER = FakeContainer(settings=make_settings(), queries=SqlAlchemyRaceQueries(make_engine(_DB_URL)))  # type: ignore[arg-type]
+_ENGINE = make_engine(_DB_URL)
+SQL_CONTAINER = FakeContainer(
+    settings=make_settings(),
+    queries=SqlAlchemyRaceQueries(_ENGINE),  # type: ignore[arg-type]
+    statistics=SqlAlchemyStatisticsRepository(_ENGINE),  # type: ignore[arg-type]
+)
 SQL_APP = create_app(lambda: SQL_CONTAINER)  # type: ignore[arg-type, return-value]
 sql_schema = schemathesis.openapi.from_asgi("/api/openapi.json", SQL_APP).include(method="GET")
 

@@ -55,9 +55,9 @@ def test_replayed_cycles_produce_a_consistent_leaderboard(race: Container) -> No
     board = get(race, "/api/leaderboard")
     assert board.status_code == 200
     rows = board.json()["items"]
-    # Five baselines race; the ML agent (no ML service configured) and the two Groq agents (no key) are listed,
-    # inactive, with their starting cash.
-    assert len(rows) == 8
+    # Six baselines race (the equal-weight control among them); the ML agent (no ML service configured) and
+    # the two Groq agents (no key) are listed, inactive, with their starting cash.
+    assert len(rows) == 9
     assert sorted(r["name"] for r in rows if not r["active"]) == [
         "Custom ML",
         "Llama 3.1 8B (Groq)",
@@ -65,7 +65,7 @@ def test_replayed_cycles_produce_a_consistent_leaderboard(race: Container) -> No
     ]
     equities = [Decimal(r["equity"]) for r in rows]
     assert equities == sorted(equities, reverse=True), "leaderboard is ranked by equity"
-    assert [r["rank"] for r in rows] == list(range(1, 9))
+    assert [r["rank"] for r in rows] == list(range(1, 10))
     [ml] = [r for r in rows if r["provider"] == "custom_ml"]
     assert ml["trades"] == 0
 
@@ -102,7 +102,7 @@ def test_running_a_cycle_again_changes_nothing_and_the_race_resumes(race: Contai
     third = START + timedelta(hours=2)
     report = race.run_agents_job(third)
     assert report.decided == 0
-    assert report.skipped == 5
+    assert report.skipped == 6
     assert get(race, "/api/leaderboard").json()["items"] == before
 
     assert resume_time(race) == START + timedelta(hours=3), "the clock resumes after the last cycle"
@@ -125,11 +125,11 @@ def test_fast_forward_runs_the_race_up_to_a_time_then_the_live_replay_continues(
     out = capsys.readouterr().out
     assert "Fast-forwarding the race from 2024-03-10 00:00 to 2024-03-12 06:00 UTC" in out
     assert "2024-03-16 23:00" not in out
-    assert "2024-03-12 05:00 UTC | fast-forward: 54 cycles, 270 decisions," in out  # 54 = 2 days + 6 hours
+    assert "2024-03-12 05:00 UTC | fast-forward: 54 cycles, 324 decisions," in out  # 54 = 2 days + 6 hours
     assert "Fast-forwarded 54 cycles" in out
 
     main(["--no-http", "--no-ml", "--cycles", "2"])  # the live replay resumes where the fast-forward stopped
-    assert "2024-03-12 06:00 UTC | decisions 5" in capsys.readouterr().out
+    assert "2024-03-12 06:00 UTC | decisions 6" in capsys.readouterr().out
     container = bootstrap(_settings(db))
     assert resume_time(container) == datetime(2024, 3, 12, 8, tzinfo=UTC)
     board = get(container, "/api/leaderboard").json()["items"]

@@ -11,6 +11,7 @@ from shared.config import LlamaSettings, Settings
 from shared.domain.model import Agent
 from shared.domain.rules import RaceRules
 from shared.services.seed import (
+    CONTROL_MODELS,
     CUSTOM_ML_NOT_CONFIGURED,
     CUSTOM_ML_UNAVAILABLE,
     DEFAULT_AGENTS,
@@ -27,7 +28,7 @@ RULES = RaceRules(starting_cash=Decimal(50_000))
 def test_seed_adds_assets_agents_and_portfolios() -> None:
     uow = FakeUnitOfWorkFactory()
     report = seed(uow_factory=uow, rules=RULES)
-    assert report.as_dict() == {"assets_added": 5, "agents_added": 6, "portfolios_created": 6}
+    assert report.as_dict() == {"assets_added": 5, "agents_added": 7, "portfolios_created": 7}
     assert sorted(uow.state.assets) == ["BNB", "BTC", "ETH", "SOL", "XRP"]
     assert uow.state.assets["XRP"].coingecko_id == "ripple"
     assert uow.state.assets["BNB"].coingecko_id == "binancecoin"
@@ -43,6 +44,28 @@ def test_seed_twice_changes_nothing() -> None:
     assert report.as_dict() == {"assets_added": 0, "agents_added": 0, "portfolios_created": 0}
     assert uow.state.agents == before.agents
     assert uow.state.assets == before.assets
+
+
+def test_a_race_seeded_before_the_equal_weight_control_gets_it_on_reseed() -> None:
+    uow = FakeUnitOfWorkFactory()
+    older = tuple(a for a in DEFAULT_AGENTS if a.model != "equal_weight")
+    seed(uow_factory=uow, rules=RULES, agents=older)
+    assert "Equal-Weight Buy & Hold" not in {a.name for a in uow.state.agents.values()}
+
+    report = seed(uow_factory=uow, rules=RULES)
+
+    assert report.as_dict() == {"assets_added": 0, "agents_added": 1, "portfolios_created": 1}
+    [added] = [a for a in uow.state.agents.values() if a.model == "equal_weight"]
+    assert (added.name, added.provider, added.active) == ("Equal-Weight Buy & Hold", "baseline", True)
+    assert uow.state.portfolios[added.id].cash == RULES.starting_cash  # joins with the starting cash
+
+
+def test_the_controls_are_seeded_baselines() -> None:
+    seeded = {a.model for a in DEFAULT_BASELINE_AGENTS}
+    assert CONTROL_MODELS.issubset(seeded)
+    assert {"momentum", "mean_reversion"}.isdisjoint(CONTROL_MODELS)  # strategies, not controls
+    [buy_and_hold] = [a for a in DEFAULT_BASELINE_AGENTS if a.model == "buy_and_hold"]
+    assert buy_and_hold.params["symbol"] == "BTC"
 
 
 def test_reseed_keeps_operator_edits() -> None:

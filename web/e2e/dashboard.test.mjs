@@ -62,9 +62,11 @@ test("a new cycle shows up without a reload", async () => {
 
 test("sorting the leaderboard by a column reorders it", async () => {
   await page.getByRole("button", { name: /^Trades/ }).click();
-  const trades = (await page.locator("[data-testid=leaderboard] tbody tr td:nth-child(9)").allTextContents()).map(
-    (t) => Number(t.replace(/,/g, "")),
-  );
+  const headers = await page.locator("[data-testid=leaderboard] thead th").allTextContents();
+  const column = headers.findIndex((h) => h.startsWith("Trades")) + 1; // by its header, not its position
+  assert.ok(column > 0, headers.join(" | "));
+  const cells = page.locator(`[data-testid=leaderboard] tbody tr td:nth-child(${column})`);
+  const trades = (await cells.allTextContents()).map((t) => Number(t.replace(/,/g, "")));
   assert.deepEqual(trades, [...trades].sort((a, b) => b - a));
 });
 

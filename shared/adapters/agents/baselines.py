@@ -74,6 +74,29 @@ class BuyAndHold(BaselineClient):
         return AgentDecision((order,), f"First decision: buy {self.symbol} with all cash ({notional} USD).", 1.0)
 
 
+class EqualWeight(BaselineClient):
+    """Splits all cash equally across every asset priced in its first snapshot, then never trades again: the
+    market-portfolio control (did an agent beat simply owning the whole race universe?).
+
+    Its universe is fixed at that first decision; an asset listed later is not bought. Joining a race already
+    under way (a re-seed adds it), it starts from its starting cash at the cycle it joins, like any new agent."""
+
+    strategy = "equal_weight"
+
+    def decide_now(self, context: AgentContext) -> AgentDecision:
+        portfolio, prices, rules = context.portfolio, context.snapshot.last_prices, context.rules
+        if portfolio.positions or portfolio.trade_count:
+            return AgentDecision((), "Holding: already bought the equal-weight basket; it never rebalances.", 1.0)
+        if not prices:
+            return AgentDecision((), "Waiting: no prices in this snapshot yet.", 1.0)
+        symbols = sorted(prices)
+        orders = _equal_weight_buys(portfolio, symbols, prices, rules, sold=[])
+        if not orders:
+            return AgentDecision((), f"Holding: cash {q(portfolio.cash)} is too small to split across the assets.", 1.0)
+        bought = ", ".join(o.symbol for o in orders)
+        return AgentDecision(tuple(orders), f"First decision: all cash split equally across {bought}.", 1.0)
+
+
 class Momentum(BaselineClient):
     """Buys the assets that rose most over `lookback` candles, equally weighted; sells holdings that fell."""
 
@@ -273,6 +296,7 @@ def _confidence(value: Decimal) -> float:
 STRATEGIES: Mapping[str, Callable[[Mapping[str, Any], int], BaselineClient]] = {
     "always_hold": lambda p, seed: AlwaysHold(),
     "buy_and_hold": lambda p, seed: BuyAndHold(symbol=str(p.get("symbol", "BTC"))),
+    "equal_weight": lambda p, seed: EqualWeight(),
     "momentum": lambda p, seed: Momentum(
         lookback=_int(p, "lookback", 24), top_n=_int(p, "top_n", 2), min_momentum=_dec(p, "min_momentum", "0.01")
     ),

@@ -226,4 +226,17 @@ class CycleRow(Base):
     finished_at: Mapped[datetime]
 
 
+class AgentStatisticsRow(Base):
+    """One agent's latest statistics (shared.services.race_statistics), replaced for every agent at once when a
+    cycle's equity marks land: `computed_for` is the newest mark covered, `payload` the figures as JSON."""
+
+    __tablename__ = "agent_statistics"
+
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), primary_key=True, autoincrement=False)
+    computed_for: Mapped[datetime]
+    computed_at: Mapped[datetime]
+    observations: Mapped[int]
+    payload: Mapped[dict[str, Any]]
+
+
 metadata = Base.metadata

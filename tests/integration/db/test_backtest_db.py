@@ -118,7 +118,7 @@ def test_a_backtest_continuing_the_timer_jobs_stores_what_they_would_have(new_ra
 
     assert report.cycles == 24
     assert report.chunks == 3
-    assert report.decisions == 24 * 5  # the five baselines (the ML agent sits out: no service configured)
+    assert report.decisions == 24 * 6  # the six baselines (the ML agent sits out: no service configured)
     expected, actual = stored(timed), stored(tested)
     assert [len(rows) for rows in actual] == [len(rows) for rows in expected]
     assert actual == expected

@@ -105,7 +105,7 @@ async def _post(container: Any, job: str, at: datetime) -> dict[str, Any]:
 def race_url(db_url: str) -> str:
     from shared.local_race import prepare
 
-    container = prepare(_settings(db_url))  # seeds the five baselines and the assets
+    container = prepare(_settings(db_url))  # seeds the six baselines and the assets
     container.uow_factory.engine.dispose()  # type: ignore[attr-defined]
     set_container(None)
     return db_url
@@ -151,7 +151,7 @@ def test_two_hosts_running_every_job_at_once_apply_each_cycle_exactly_once(race_
     agents = _count(race_url, "SELECT COUNT(*) FROM agents WHERE active")[0][0]
     portfolios = _count(race_url, "SELECT COUNT(*) FROM portfolios")[0][0]  # inactive agents are marked too
     assets = _count(race_url, "SELECT COUNT(*) FROM assets WHERE active")[0][0]
-    assert (agents, assets) == (5, 5)
+    assert (agents, assets) == (6, 5)
     whole = {"direct": 0, "late": 0, "admin": 0}  # cycles one host applied entirely (else split by agent)
     for i in range(CYCLES):
         at = START + timedelta(hours=i)

@@ -48,6 +48,7 @@ TABLES = {
     "equity_snapshots",
     "cycles",
     "sequences",
+    "agent_statistics",
 }
 
 
@@ -208,6 +209,29 @@ def _with_inputs(agent_id: int) -> DecisionRecord:
         {"provider": "baseline", "model": "old", "params": {}},
     )
     return replace(record, decision=replace(record.decision, inputs=inputs))
+
+
+def test_upgrade_to_0006_adds_an_empty_statistics_table_and_downgrade_drops_it(empty_db_url: str) -> None:
+    upgrade(empty_db_url, revision="0005")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.connect() as connection:
+            assert "agent_statistics" not in inspect(connection).get_table_names()
+        upgrade(empty_db_url)
+        with engine.connect() as connection:
+            columns = {c["name"]: c for c in inspect(connection).get_columns("agent_statistics")}
+            assert set(columns) == {"agent_id", "computed_for", "computed_at", "observations", "payload"}
+            assert not any(c["nullable"] for c in columns.values())
+            assert inspect(connection).get_pk_constraint("agent_statistics")["constrained_columns"] == ["agent_id"]
+            assert connection.execute(sa.text("SELECT COUNT(*) FROM agent_statistics")).scalar_one() == 0
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0005")
+        with engine.connect() as connection:
+            assert "agent_statistics" not in inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
 
 
 def test_upgrade_creates_the_sqlite_file_folder(tmp_path: Path) -> None:

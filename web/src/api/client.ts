@@ -13,6 +13,10 @@ export type Decision = Schemas["DecisionPublic"];
 export type Prices = Schemas["PricesPublic"];
 export type Candles = Schemas["CandlesPublic"];
 export type Health = Schemas["HealthPublic"];
+export type AgentStats = Schemas["AgentStatsPublic"];
+export type AgentStatistics = Schemas["AgentStatisticsPublic"];
+export type ExcessReturn = Schemas["ExcessReturnPublic"];
+export type StatisticsStatus = Schemas["StatisticsStatusPublic"];
 
 /** Where the API lives: same origin locally (`/api`), the Function App's URL on Static Web Apps. */
 export const API_BASE = (import.meta.env.VITE_API_URL ?? "").replace(/\/$/, "");

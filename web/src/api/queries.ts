@@ -4,6 +4,7 @@ import { useEffect, useRef } from "react";
 import {
   apiGet,
   type Agent,
+  type AgentStats,
   type Candles,
   type DecisionsPage,
   type EquityCurves,
@@ -96,6 +97,16 @@ export function useAgent(agentId: number) {
   return useQuery({
     queryKey: ["agent", agentId],
     queryFn: ({ signal }) => apiGet<Agent>(`/agents/${agentId}`, signal),
+    placeholderData: keepPreviousData,
+    retry: (count, error) => !("status" in error && error.status === 404) && count < 2,
+  });
+}
+
+/** Computed once per cycle on the server and stored; refetched when the race version moves (useLiveRefresh). */
+export function useAgentStats(agentId: number) {
+  return useQuery({
+    queryKey: ["stats", agentId],
+    queryFn: ({ signal }) => apiGet<AgentStats>(`/agents/${agentId}/stats`, signal),
     placeholderData: keepPreviousData,
     retry: (count, error) => !("status" in error && error.status === 404) && count < 2,
   });

@@ -35,10 +35,11 @@ export interface paths {
         };
         /**
          * Read Race
-         * @description Cycle count, first and latest cycle, and a `version` that changes when a cycle lands or portfolios are
-         *     marked: what a live dashboard watches before refetching anything else. With `wait` and `since` the answer
-         *     is held (long poll) until the version moves or `wait` seconds pass, so an idle dashboard makes one
-         *     request every `wait` seconds (a bodiless 304 with If-None-Match) yet sees a new cycle within a second.
+         * @description Cycle count, first and latest cycle, and a `version` that changes when a cycle lands, portfolios are
+         *     marked or the race's statistics are stored: what a live dashboard watches before refetching anything else.
+         *     With `wait` and `since` the answer is held (long poll) until the version moves or `wait` seconds pass, so an
+         *     idle dashboard makes one request every `wait` seconds (a bodiless 304 with If-None-Match) yet sees a new
+         *     cycle within a second.
          */
         get: operations["read_race_api_race_get"];
         put?: never;
@@ -58,7 +59,8 @@ export interface paths {
         };
         /**
          * Read Leaderboard
-         * @description Agents ranked by equity (best first), with return, max drawdown, trades and fees.
+         * @description Agents ranked by equity (best first), with return, max drawdown, trades and fees, and the headline
+         *     statistics as last computed (Sharpe, max drawdown, win rate, net return, excess over buy-and-hold BTC).
          */
         get: operations["read_leaderboard_api_leaderboard_get"];
         put?: never;
@@ -158,6 +160,27 @@ export interface paths {
          * @description Every decision with its reasoning, orders, rejections and cost, newest first.
          */
         get: operations["read_agent_decisions_api_agents__agent_id__decisions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agents/{agent_id}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Agent Stats
+         * @description Every statistic of the agent as computed after the latest cycle's equity marks (never on this request):
+         *     performance, round trips, cost, discipline, calibration and the excess over each control.
+         */
+        get: operations["read_agent_stats_api_agents__agent_id__stats_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -381,12 +404,153 @@ export interface components {
              */
             llm_cost_usd: string;
         };
+        /**
+         * AgentStatisticsPublic
+         * @description Every figure of one agent, from its equity marks (one per cycle), trades and decisions.
+         */
+        AgentStatisticsPublic: {
+            /**
+             * Observations
+             * @description Equity marks read (one per cycle).
+             */
+            observations: number;
+            /**
+             * Returns
+             * @description Per-cycle returns the ratios rest on (observations - 1).
+             */
+            returns: number;
+            /**
+             * Total Return
+             * @description Last equity / first equity - 1 (fraction).
+             */
+            total_return: number | null;
+            /**
+             * Annualised Return
+             * @description (1 + total return) ^ (cycles per year / returns) - 1 (fraction).
+             */
+            annualised_return: number | null;
+            /**
+             * Annualised Volatility
+             * @description Sample std of per-cycle returns x sqrt(cycles per year) (fraction).
+             */
+            annualised_volatility: number | null;
+            /**
+             * Sharpe
+             * @description Mean / sample std of per-cycle returns x sqrt(cycles per year); risk-free rate 0.
+             */
+            sharpe: number | null;
+            /**
+             * Sortino
+             * @description Mean per-cycle return / downside deviation (target 0) x sqrt(cycles per year).
+             */
+            sortino: number | null;
+            /**
+             * Calmar
+             * @description Annualised return / max drawdown; null when there was no drawdown.
+             */
+            calmar: number | null;
+            /**
+             * Max Drawdown
+             * @description Largest fall of equity from a running peak, fraction of the peak.
+             */
+            max_drawdown: number;
+            /**
+             * Max Drawdown Duration
+             * @description Longest time from a peak until equity regained it (or until the last mark), seconds.
+             */
+            max_drawdown_duration: number | null;
+            /**
+             * Sharpe Standard Error
+             * @description Standard error of the annualised Sharpe under serial correlation (Lo 2002).
+             */
+            sharpe_standard_error: number | null;
+            /**
+             * Deflated Sharpe Probability
+             * @description Deflated Sharpe ratio (Bailey & Lopez de Prado 2014): probability that the true Sharpe is above 0 given how many agents were raced (0..1).
+             */
+            deflated_sharpe_probability: number | null;
+            /** @description Closed round trips (FIFO lots, fees included). */
+            trades: components["schemas"]["TradeStatsPublic"];
+            /**
+             * Turnover
+             * @description Traded notional per year / mean equity (times per year).
+             */
+            turnover: number | null;
+            /**
+             * Exposure
+             * @description Share of marks with something invested (equity != cash), 0..1.
+             */
+            exposure: number | null;
+            /**
+             * Fees Share Of Start
+             * @description Trading fees paid / starting cash (fraction).
+             */
+            fees_share_of_start: number;
+            /** @description Inference cost beside the gross and net return. */
+            cost: components["schemas"]["CostStatsPublic"];
+            /** @description Parse failures, fallback HOLDs, rejections, latency. */
+            discipline: components["schemas"]["DisciplineStatsPublic"];
+            /** @description Brier score and reliability table of the confidence. */
+            calibration: components["schemas"]["CalibrationStatsPublic"];
+            /**
+             * Versus Controls
+             * @description Excess return over each control agent (itself excluded), with 95% bootstrap intervals.
+             */
+            versus_controls: components["schemas"]["ControlComparisonPublic"][];
+        };
+        /**
+         * AgentStatsPublic
+         * @description One agent's statistics as last computed (after the latest cycle's equity marks landed).
+         */
+        AgentStatsPublic: {
+            /**
+             * Agent Id
+             * @description The agent's numeric id.
+             */
+            agent_id: number;
+            /**
+             * Name
+             * @description The agent's name.
+             */
+            name: string;
+            /** @description Which computed set this is, or why figures are missing. */
+            status: components["schemas"]["StatisticsStatusPublic"];
+            /** @description Null until the agent's first equity mark has been measured (`status.note` says why). */
+            statistics: components["schemas"]["AgentStatisticsPublic"] | null;
+        };
         /** AgentsPublic */
         AgentsPublic: {
             /** Items */
             items: components["schemas"]["AgentPublic"][];
             /** Total */
             total: number;
+        };
+        /**
+         * CalibrationStatsPublic
+         * @description Stated confidence against the outcome: a trading decision is a hit when the portfolio's marked P&L
+         *     `horizon_cycles` cycles later is positive (docs/statistics.md defines it exactly).
+         */
+        CalibrationStatsPublic: {
+            /**
+             * Horizon Cycles
+             * @description Cycles after the decision at which its outcome is read.
+             */
+            horizon_cycles: number;
+            /**
+             * Scored
+             * @description Decisions that traded, stated a confidence and have a mark that much later.
+             */
+            scored: number;
+            /**
+             * Brier
+             * @description Mean (confidence - outcome)^2 over scored decisions; 0 is perfect.
+             */
+            brier: number | null;
+            /**
+             * Bins
+             * @description The non-empty bins of ten equal-width bins on [0, 1].
+             */
+            bins: components["schemas"]["ReliabilityBinPublic"][];
         };
         /** CandlePublic */
         CandlePublic: {
@@ -444,6 +608,90 @@ export interface components {
             interval: string;
             /** Items */
             items: components["schemas"]["CandlePublic"][];
+        };
+        /**
+         * ControlComparisonPublic
+         * @description The excess over one control, with what the bootstrap rests on.
+         */
+        ControlComparisonPublic: {
+            /**
+             * Control Agent Id
+             * @description The control agent compared with.
+             */
+            control_agent_id: number;
+            /**
+             * Control Name
+             * @description The control agent's name.
+             */
+            control_name: string;
+            /**
+             * Value
+             * @description Agent's compounded return minus the control's over the paired cycles, as a fraction (0.05 = 5 percentage points). Not annualised.
+             */
+            value: number;
+            /**
+             * Low
+             * @description Lower end of the 95% stationary-bootstrap percentile interval (fraction).
+             */
+            low: number;
+            /**
+             * High
+             * @description Upper end of the 95% stationary-bootstrap percentile interval (fraction).
+             */
+            high: number;
+            /**
+             * Probability Beats
+             * @description Share of bootstrap replications where the agent beat it (0..1).
+             */
+            probability_beats: number;
+            /**
+             * Significant
+             * @description True when the 95% interval excludes 0: the lead (or lag) is not luck.
+             */
+            significant: boolean;
+            /**
+             * Paired Returns
+             * @description Paired per-cycle returns the comparison rests on.
+             */
+            paired_returns: number;
+            /**
+             * Block Length
+             * @description Mean block length of the stationary bootstrap, in cycles.
+             */
+            block_length: number;
+        };
+        /**
+         * CostStatsPublic
+         * @description What it cost to think (the inference cost recorded with each decision), beside the return it earned.
+         */
+        CostStatsPublic: {
+            /**
+             * Inference Cost Usd
+             * Format: decimal
+             * @description Total recorded inference cost, USD (unknown counted as 0).
+             * @example 100000.00000000
+             */
+            inference_cost_usd: string;
+            /**
+             * Cost Per Decision
+             * @description Inference cost / decisions, USD; null without decisions.
+             */
+            cost_per_decision: string | null;
+            /**
+             * Gross Total Return
+             * @description Last equity / first equity - 1 (fraction).
+             */
+            gross_total_return: number | null;
+            /**
+             * Net Total Return
+             * @description (Last equity - inference cost) / first equity - 1 (fraction): the return after thinking.
+             */
+            net_total_return: number | null;
+            /**
+             * Usd Per Return Point
+             * @description Inference USD per percentage point of gross return; null unless the gross return is > 0.
+             */
+            usd_per_return_point: string | null;
         };
         /** DecisionPublic */
         DecisionPublic: {
@@ -510,6 +758,46 @@ export interface components {
             limit: number;
             /** Offset */
             offset: number;
+        };
+        /**
+         * DisciplineStatsPublic
+         * @description How often the agent failed to answer, fell back to HOLD, or asked for orders the rules refused.
+         */
+        DisciplineStatsPublic: {
+            /**
+             * Decisions
+             * @description Recorded decisions.
+             */
+            decisions: number;
+            /**
+             * Parse Failure Share
+             * @description Share of decisions whose answer could not be parsed (invalid output); null without decisions.
+             */
+            parse_failure_share: number | null;
+            /**
+             * Hold Shares
+             * @description Fallback HOLD code (timeout, rate_limited, circuit_open, invalid_output, ...) -> share of all decisions.
+             */
+            hold_shares: {
+                [key: string]: number;
+            };
+            /**
+             * Rejected Order Shares
+             * @description Rejection reason (below_min_notional, insufficient_cash, ...) -> share of all orders asked for.
+             */
+            rejected_order_shares: {
+                [key: string]: number;
+            };
+            /**
+             * Latency Mean Ms
+             * @description Mean model latency over measured decisions, milliseconds.
+             */
+            latency_mean_ms: number | null;
+            /**
+             * Latency P95 Ms
+             * @description 95th percentile of the same latencies, milliseconds.
+             */
+            latency_p95_ms: number | null;
         };
         /**
          * EquityCurvePublic
@@ -602,6 +890,47 @@ export interface components {
          */
         ErrorPublic: {
             error: components["schemas"]["ErrorBodyPublic"];
+        };
+        /**
+         * ExcessReturnPublic
+         * @description An agent's excess total return over a control on their common cycles, with its bootstrap interval.
+         */
+        ExcessReturnPublic: {
+            /**
+             * Control Agent Id
+             * @description The control agent compared with.
+             */
+            control_agent_id: number;
+            /**
+             * Control Name
+             * @description The control agent's name.
+             */
+            control_name: string;
+            /**
+             * Value
+             * @description Agent's compounded return minus the control's over the paired cycles, as a fraction (0.05 = 5 percentage points). Not annualised.
+             */
+            value: number;
+            /**
+             * Low
+             * @description Lower end of the 95% stationary-bootstrap percentile interval (fraction).
+             */
+            low: number;
+            /**
+             * High
+             * @description Upper end of the 95% stationary-bootstrap percentile interval (fraction).
+             */
+            high: number;
+            /**
+             * Probability Beats
+             * @description Share of bootstrap replications where the agent beat it (0..1).
+             */
+            probability_beats: number;
+            /**
+             * Significant
+             * @description True when the 95% interval excludes 0: the lead (or lag) is not luck.
+             */
+            significant: boolean;
         };
         /**
          * HealthPublic
@@ -699,6 +1028,28 @@ export interface components {
              * @example 100000.00000000
              */
             llm_cost_usd: string;
+            /**
+             * Sharpe
+             * @description Annualised Sharpe ratio: mean / sample std of per-cycle returns x sqrt(cycles per year), risk-free 0. Null with fewer than 2 returns or no statistics yet.
+             */
+            sharpe?: number | null;
+            /**
+             * Max Drawdown
+             * @description Largest fall of equity from a running peak, as a fraction of the peak (0.1 = 10%).
+             */
+            max_drawdown?: number | null;
+            /**
+             * Win Rate
+             * @description Share of closed round trips (FIFO lots, fees included) with positive P&L (0..1).
+             */
+            win_rate?: number | null;
+            /**
+             * Net Return
+             * @description Total return after the inference (LLM) cost recorded with its decisions: (last equity - cost) / first equity - 1, as a fraction. Not annualised.
+             */
+            net_return?: number | null;
+            /** @description Excess return over the buy-and-hold BTC control, with its 95% interval and flag. */
+            excess_over_buy_and_hold?: components["schemas"]["ExcessReturnPublic"] | null;
         };
         /** LeaderboardPublic */
         LeaderboardPublic: {
@@ -711,6 +1062,8 @@ export interface components {
             starting_cash: string;
             /** Items */
             items: components["schemas"]["LeaderboardEntryPublic"][];
+            /** @description Which computed statistics the headline figures come from, or why they are missing. */
+            statistics?: components["schemas"]["StatisticsStatusPublic"] | null;
         };
         /** PricePublic */
         PricePublic: {
@@ -755,9 +1108,40 @@ export interface components {
             last_finished_at: string | null;
             /**
              * Version
-             * @description Opaque; changes when a cycle lands or is recorded again.
+             * @description Opaque; changes when a cycle lands or is recorded again, and when its statistics land.
              */
             version: string;
+        };
+        /**
+         * ReliabilityBinPublic
+         * @description One confidence bin [low, high) of the reliability table (the last bin includes 1).
+         */
+        ReliabilityBinPublic: {
+            /**
+             * Low
+             * @description Lower edge of the confidence bin.
+             */
+            low: number;
+            /**
+             * High
+             * @description Upper edge of the confidence bin.
+             */
+            high: number;
+            /**
+             * Count
+             * @description Scored decisions whose confidence fell in the bin.
+             */
+            count: number;
+            /**
+             * Mean Confidence
+             * @description Mean stated confidence of those decisions.
+             */
+            mean_confidence: number;
+            /**
+             * Hit Rate
+             * @description Share of those decisions whose outcome was a hit (0..1).
+             */
+            hit_rate: number;
         };
         /** ReplayOutcomePublic */
         ReplayOutcomePublic: {
@@ -873,6 +1257,33 @@ export interface components {
              */
             model?: string | null;
         };
+        /**
+         * StatisticsStatusPublic
+         * @description Which stored set of statistics a response carries; the figures are computed once per cycle.
+         */
+        StatisticsStatusPublic: {
+            /**
+             * Computed For
+             * @description The newest equity mark the figures cover (UTC).
+             */
+            computed_for: string | null;
+            /**
+             * Computed At
+             * @description Wall-clock time they were computed (UTC).
+             */
+            computed_at: string | null;
+            /**
+             * Note
+             * @description Why figures are missing (null when a computed set is served).
+             */
+            note: string | null;
+            /**
+             * Definitions
+             * @description Where each figure is defined.
+             * @default docs/statistics.md
+             */
+            definitions: string;
+        };
         /** TradePublic */
         TradePublic: {
             /** Id */
@@ -916,6 +1327,52 @@ export interface components {
              * @example 100000.00000000
              */
             fee: string;
+        };
+        /**
+         * TradeStatsPublic
+         * @description Closed round trips: each sale matched first-in first-out with the lots bought before it, per symbol.
+         */
+        TradeStatsPublic: {
+            /**
+             * Round Trips
+             * @description Closed lots (a sale closing parts of two lots is two round trips).
+             */
+            round_trips: number;
+            /**
+             * Win Rate
+             * @description Share of round trips with net P&L > 0 (0..1); null without any.
+             */
+            win_rate: number | null;
+            /**
+             * Profit Factor
+             * @description Sum of winning P&L / |sum of losing P&L|; null without a losing round trip.
+             */
+            profit_factor: number | null;
+            /**
+             * Average Win
+             * @description Mean net P&L of winning round trips, USD, fees included.
+             */
+            average_win: string | null;
+            /**
+             * Average Loss
+             * @description Mean net P&L of losing round trips, USD (negative).
+             */
+            average_loss: string | null;
+            /**
+             * Biggest Win
+             * @description Largest round-trip net P&L, USD.
+             */
+            biggest_win: string | null;
+            /**
+             * Biggest Loss
+             * @description Most negative round-trip net P&L, USD.
+             */
+            biggest_loss: string | null;
+            /**
+             * Average Holding
+             * @description Mean time from a lot's buy to its closing sale, seconds.
+             */
+            average_holding: number | null;
         };
         /** TradesPagePublic */
         TradesPagePublic: {
@@ -1383,6 +1840,72 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DecisionsPagePublic"];
+                };
+            };
+            /** @description Not modified: the `ETag` sent in `If-None-Match` is still current (empty body). */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unknown agent. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Invalid input: `message` says what to fix, `details` lists each problem. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description Unexpected error (details are logged, never returned). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+            /** @description The database or configuration is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorPublic"];
+                };
+            };
+        };
+    };
+    read_agent_stats_api_agents__agent_id__stats_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The agent's numeric id. */
+                agent_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentStatsPublic"];
                 };
             };
             /** @description Not modified: the `ETag` sent in `If-None-Match` is still current (empty body). */

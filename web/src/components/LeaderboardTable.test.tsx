@@ -47,8 +47,9 @@ function renderTable(rows = ROWS) {
 describe("LeaderboardTable", () => {
   it("shows every column the API serves, amounts from the exact strings", () => {
     renderTable();
-    for (const header of ["#", "Agent", "Provider", "Model", "Status", "Equity", "Return", "Max DD", "Trades", "Fees", "Prompt tok", "Compl. tok", "LLM cost", "Marked at"])
-      expect(screen.getByRole("button", { name: new RegExp(`^${header.replace(/[.#]/g, "\\$&")}`) })).toBeInTheDocument();
+    const headers = ["#", "Agent", "Equity", "Return", "vs Buy & Hold BTC", "Sharpe", "Max DD", "Win rate", "Net return", "Trades", "Fees", "Provider", "Model", "Status", "Prompt tok", "Compl. tok", "LLM cost", "Marked at"];
+    // In this order: what a reader compares first comes right after the agent.
+    expect(screen.getAllByRole("columnheader").map((th) => th.textContent?.replace(/[ ▲▼]+$/, ""))).toEqual(headers);
     expect(screen.getAllByText("$100,000.00")).toHaveLength(2);
     expect(screen.getByText("inactive")).toBeInTheDocument();
     expect(screen.getByRole("link", { name: "Alpha" })).toHaveAttribute("href", "/agents/1");
@@ -67,6 +68,34 @@ describe("LeaderboardTable", () => {
     fireEvent.click(screen.getByRole("button", { name: /^Equity/ }));
     expect(names()).toEqual(["Beta", "Alpha", "Gamma"]);
     expect(screen.getByRole("columnheader", { name: /Equity/ })).toHaveAttribute("aria-sort", "ascending");
+  });
+
+  it("shows the headline statistics with the excess over buy-and-hold, its interval and whether it is significant", () => {
+    const excess = {
+      control_agent_id: 9,
+      control_name: "Buy & Hold BTC",
+      value: 0.0325,
+      low: 0.004,
+      high: 0.0612,
+      probability_beats: 0.99,
+      significant: true,
+    };
+    renderTable([
+      row({ agent_id: 1, name: "Alpha", sharpe: 1.8712, win_rate: 0.5714, net_return: -0.0125, excess_over_buy_and_hold: excess }),
+      row({ rank: 2, agent_id: 2, name: "Beta", sharpe: null, excess_over_buy_and_hold: { ...excess, value: 0.05, low: -0.01, significant: false } }),
+      row({ rank: 3, agent_id: 3, name: "Gamma" }),
+    ]);
+    const alpha = screen.getByRole("link", { name: "Alpha" }).closest("tr") as HTMLElement;
+    expect(alpha).toHaveTextContent("1.87");
+    expect(alpha).toHaveTextContent("57.1%");
+    expect(within(alpha).getByText("−1.25%")).toHaveClass("neg");
+    expect(within(alpha).getByTestId("excess")).toHaveTextContent("+3.25 pp ▲ beats it (95%)95%: +0.40 to +6.12 pp");
+    const beta = screen.getByRole("link", { name: "Beta" }).closest("tr") as HTMLElement;
+    expect(within(beta).getByTestId("excess")).toHaveTextContent("≈ not significant");
+    expect(screen.getByRole("button", { name: /^Sharpe/ })).toHaveAttribute("title", expect.stringMatching(/Annualised/));
+    // Sorting the excess column sorts by its point estimate, missing comparisons last.
+    fireEvent.click(screen.getByRole("button", { name: /^vs Buy & Hold BTC/ }));
+    expect(names()).toEqual(["Beta", "Alpha", "Gamma"]);
   });
 
   it("says so when nobody races yet", () => {

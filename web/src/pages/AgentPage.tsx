@@ -3,9 +3,18 @@ import { useMemo } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 
 import { ApiError } from "../api/client";
-import { equityQuery, useAgent, useDecisions, usePrices, useRaceVersion, useTrades } from "../api/queries";
+import {
+  equityQuery,
+  useAgent,
+  useAgentStats,
+  useDecisions,
+  usePrices,
+  useRaceVersion,
+  useTrades,
+} from "../api/queries";
 import { DecisionLog } from "../components/DecisionLog";
 import { Pager } from "../components/Pager";
+import { StatisticsPanel } from "../components/StatisticsPanel";
 import { Empty, Loading, NotFound, QueryError } from "../components/States";
 import { TimeChart } from "../components/TimeChart";
 import { formatDecimal, formatInt, formatMoney, formatPct, formatPrice, multiplyDecimal } from "../lib/decimal";
@@ -32,6 +41,7 @@ function AgentView({ agentId }: { agentId: number }) {
   const trades = useTrades(agentId, tradesOffset, PAGE);
   const decisions = useDecisions(agentId, decisionsOffset, PAGE);
   const prices = usePrices();
+  const stats = useAgentStats(agentId);
 
   const charts = useMemo(() => {
     const equity = alignSeries([curve.data]);
@@ -112,6 +122,8 @@ function AgentView({ agentId }: { agentId: number }) {
           </>
         )}
       </section>
+      {stats.data ? <StatisticsPanel stats={stats.data} /> : null}
+      {stats.isError && !stats.data ? <QueryError error={stats.error} what="the statistics" /> : null}
       <section className="card" aria-labelledby="positions-title">
         <h2 id="positions-title">Positions</h2>
         {positions.length === 0 ? (

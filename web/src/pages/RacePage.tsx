@@ -4,6 +4,7 @@ import { useSearchParams } from "react-router-dom";
 import { useEquityCurves, useLeaderboard, useRace } from "../api/queries";
 import { LeaderboardTable } from "../components/LeaderboardTable";
 import { RaceClock } from "../components/RaceClock";
+import { StatisticsNote } from "../components/StatisticsNote";
 import { Empty, Loading, QueryError } from "../components/States";
 import { type ChartSeries, TimeChart } from "../components/TimeChart";
 import { formatMoney } from "../lib/decimal";
@@ -112,6 +113,7 @@ export function RacePage() {
           <section aria-labelledby="board-title" className="card">
             <h2 id="board-title">Leaderboard</h2>
             <LeaderboardTable rows={board.data.items} />
+            <StatisticsNote status={board.data.statistics} />
           </section>
         </>
       ) : null}
