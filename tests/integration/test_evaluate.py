@@ -82,7 +82,7 @@ def test_the_report_is_what_the_databases_store(evaluation: tuple[dict[str, Any]
             "SELECT a.name, e.equity FROM equity_snapshots e JOIN agents a ON a.id = e.agent_id "
             f"WHERE a.active = 1 AND e.at = '{last:%Y-%m-%d %H:%M:%S.%f}'",
         )
-        assert len(rows) == 5  # the five baselines; the network agents sit out
+        assert len(rows) == 6  # the six baselines (controls among them); the network agents sit out
         by_name = {entry["name"]: entry for entry in window["agents"]}
         # Money is stored as integers of 10^-8 USD (ScaledDecimal); every window starts from 100,000 USD.
         recomputed = {name: Decimal(equity).scaleb(-8) / Decimal(100_000) - 1 for name, equity in rows}
@@ -100,7 +100,7 @@ def test_the_report_is_what_the_databases_store(evaluation: tuple[dict[str, Any]
             diffs = [a - c for a, c in zip(returns[agent["name"]], returns[control], strict=True)]
             assert excess["mean"] == pytest.approx(float(sum(diffs) / 3))
             assert excess["beaten"] == sum(d > 0 for d in diffs)
-    assert report["controls"] == ["Buy & Hold BTC", "Random Trader", "Always Hold"]
+    assert report["controls"] == ["Buy & Hold BTC", "Random Trader", "Always Hold", "Equal-Weight Buy & Hold"]
     hold = next(a for a in report["agents"] if a["name"] == "Always Hold")
     assert hold["total_return"] == {"min": 0.0, "median": 0.0, "mean": 0.0, "max": 0.0}
 

@@ -1,7 +1,7 @@
 """No look-ahead, proven: the race run up to a time T on a database holding every bundled candle, and again on
 one from which every candle closing after T was deleted, decides exactly the same up to T.
 
-Every agent races: the five baselines and the Custom ML agent, whose every decision is an HTTP call to a real
+Every agent races: the six baselines and the Custom ML agent, whose every decision is an HTTP call to a real
 ml_service process (one per race, so neither answers from the other's idempotency cache). Compared: every
 decision's orders, reasoning, confidence, hold reason, rejections, snapshot hash, staleness and replay inputs,
 every trade, every equity mark and every cycle record. A code path that read a candle closing after its cycle
@@ -182,7 +182,7 @@ def test_deleting_every_candle_after_t_changes_no_decision_up_to_t(
     assert cut["cycles"] == full["cycles"]
     # And the comparison means something: every agent decided every cycle, the ML agent on its model's answer.
     decisions = full["decisions"]
-    assert len(decisions) == CYCLES * 6  # five baselines and the ML agent
+    assert len(decisions) == CYCLES * 7  # six baselines (the controls among them) and the ML agent
     ml = [row for row in decisions if row[-1]["provider"] == "custom_ml"]
     assert len(ml) == CYCLES
     assert {row[2] for row in ml} == {"ok"}, {row[5] for row in ml}
