@@ -143,6 +143,10 @@ class ApiSettings(_Section):
     max_page_size: int = Field(100, alias="MaxPageSize", ge=1, le=1000)
     max_equity_points: int = Field(500, alias="MaxEquityPoints", ge=10, le=5000)
     max_candles: int = Field(1000, alias="MaxCandles", ge=10, le=10_000)
+    # Rendered GET answers reused until the data changes (shared/api/response_cache.py); 0 turns it off.
+    response_cache_megabytes: int = Field(32, alias="ResponseCacheMegabytes", ge=0, le=4096)
+    # How often the data version is read: an answer can lag a write by this long (0: read it every request).
+    response_cache_max_age_seconds: float = Field(1.0, alias="ResponseCacheMaxAgeSeconds", ge=0, le=60)
 
     @property
     def cors_origin_list(self) -> list[str]:
