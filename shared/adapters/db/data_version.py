@@ -22,6 +22,11 @@ from typing import Any
 from sqlalchemy import Engine
 
 Clock = Callable[[], float]
+FAILURE_BACKOFF_S = 1.0  # after a failed read, callers fail fast this long (or max_age_s) instead of queueing
+
+
+class DataVersionUnavailable(Exception):
+    """The last read of the stamp failed moments ago; not tried again yet."""
 
 
 class DatabaseDataVersion:
@@ -38,6 +43,7 @@ class DatabaseDataVersion:
         self._lock = threading.Lock()
         self._stamp: str | None = None
         self._read_at = float("-inf")
+        self._failed_at = float("-inf")
 
     def fresh(self) -> str | None:
         stamp, read_at = self._stamp, self._read_at
@@ -48,9 +54,16 @@ class DatabaseDataVersion:
             stamp = self.fresh()
             if stamp is None:
                 read_at = self._clock()
-                if self._read_stamp is None:
-                    self._read_stamp = self._reader(self._engine)
-                stamp = self._read_stamp()
+                # A database that hangs would otherwise hold every request here, one connect timeout each.
+                if read_at - self._failed_at < max(self.max_age_s, FAILURE_BACKOFF_S):
+                    raise DataVersionUnavailable("the data version could not be read a moment ago")
+                try:
+                    if self._read_stamp is None:
+                        self._read_stamp = self._reader(self._engine)
+                    stamp = self._read_stamp()
+                except Exception:
+                    self._failed_at = read_at
+                    raise
                 self._stamp, self._read_at = stamp, read_at
             return stamp
 

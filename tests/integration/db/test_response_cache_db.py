@@ -4,15 +4,17 @@ then, and the served answers follow it."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
 
-from shared.adapters.db.data_version import DatabaseDataVersion
+from shared.adapters.db.data_version import DatabaseDataVersion, DataVersionUnavailable
 from shared.adapters.db.engine import make_engine
 from shared.api.app import create_app
 from shared.bootstrap import Container, set_container
@@ -166,3 +168,19 @@ async def test_a_write_to_a_table_no_route_reads_still_renders_again(race: Conta
             assert counting.summaries == 2
     finally:
         other_process.dispose()
+
+
+def test_after_a_failed_read_callers_fail_fast_until_the_backoff_passes(tmp_path: Any) -> None:
+    now = [100.0]
+    unreachable = create_engine(f"sqlite:///{tmp_path / 'no-such-folder' / 'race.db'}")
+    version = DatabaseDataVersion(unreachable, max_age_s=0, clock=lambda: now[0])
+    try:
+        with pytest.raises((OperationalError, sqlite3.OperationalError)):  # raw_connection: the driver's own
+            version.current()
+        with pytest.raises(DataVersionUnavailable):
+            version.current()  # no second attempt to connect: a hanging server would hold every caller
+        now[0] += 1
+        with pytest.raises((OperationalError, sqlite3.OperationalError)):
+            version.current()
+    finally:
+        unreachable.dispose()
