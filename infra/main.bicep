@@ -355,6 +355,8 @@ var appSettings = {
   Api__MaxPageSize: '100'
   Api__MaxEquityPoints: '500'
   Api__MaxCandles: '1000'
+  Api__ResponseCacheMegabytes: '32'
+  Api__ResponseCacheMaxAgeSeconds: '1'
   Llama__Provider: llamaProvider
   Llama__Model: llamaModel
   Llama__TimeoutSeconds: '20'

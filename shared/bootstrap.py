@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from shared.config import Settings
 
 if TYPE_CHECKING:
+    from shared.adapters.db.data_version import DatabaseDataVersion
     from shared.domain.model import AgentDecision
     from shared.services.backtest import BacktestProgress, BacktestReport
     from shared.services.cycle import CycleReport
@@ -63,6 +64,8 @@ class Container:
     # Runs a whole idempotent job again on a transient database error (Azure SQL); once elsewhere.
     db_retry: DbRetry = _run_once
     metrics: CycleMetrics | None = None
+    # What the API's rendered-response cache keys its answers by; None: no cache.
+    data_version: DatabaseDataVersion | None = None
     wall_clock: Clock = field(default_factory=SystemClock)
     # Where the per-cycle statistics are stored (None: not computed, the API says so).
     statistics: StatisticsRepository | None = None
@@ -267,6 +270,7 @@ def load_settings() -> Settings:
 def bootstrap(settings: Settings | None = None) -> Container:
     """Wire real adapters from settings. Engines and clients are created here, never at import."""
     from shared.adapters.agents.factory import AgentClientRegistry
+    from shared.adapters.db.data_version import DatabaseDataVersion
     from shared.adapters.db.engine import make_engine
     from shared.adapters.db.queries import SqlAlchemyRaceQueries
     from shared.adapters.db.statistics_store import SqlAlchemyStatisticsRepository
@@ -295,6 +299,7 @@ def bootstrap(settings: Settings | None = None) -> Container:
         db_retry=db_retry,
         metrics=race_metrics(),
         statistics=SqlAlchemyStatisticsRepository(engine),
+        data_version=DatabaseDataVersion(engine, max_age_s=settings.api.response_cache_max_age_seconds),
     )
 
 

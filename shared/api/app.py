@@ -22,6 +22,7 @@ from shared.api.contract import HeadAsGetMiddleware, TrailingSlashMiddleware, se
 from shared.api.deps import ContainerProvider
 from shared.api.errors import install_error_handlers
 from shared.api.etag import NOT_MODIFIED_RESPONSES, ETagMiddleware
+from shared.api.response_cache import RenderedResponseCache, response_cache_config
 from shared.api.routes import admin, agents, equity, health, leaderboard, market, race, replay, statistics
 from shared.api.schemas import ErrorPublic
 
@@ -62,6 +63,12 @@ def create_app(container_provider: ContainerProvider) -> FastAPI:
     install_error_handlers(app)
     # Polling clients (the dashboard) revalidate with If-None-Match: unchanged answers are bodiless 304s.
     app.add_middleware(ETagMiddleware, prefixes=(f"{API_PREFIX}/",))
+    # Outside the ETags: a GET is rendered once per data version, then answered from memory (or a 304).
+    app.add_middleware(
+        RenderedResponseCache,
+        config_provider=lambda: response_cache_config(container_provider()),
+        prefixes=(f"{API_PREFIX}/",),
+    )
     app.openapi = settings_openapi(app, lambda: container_provider().settings)  # type: ignore[method-assign]
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(TrailingSlashMiddleware)

@@ -31,7 +31,7 @@ from shared.domain.cycles import floor_time
 from shared.domain.model import Agent, Candle, EquitySnapshot, Portfolio, interval_delta
 from shared.domain.rules import ExecutionResult, RaceRules, execute_orders
 from shared.domain.snapshot import MarketSnapshot
-from shared.services.cycle import decide_all, decision_record, hold_reason
+from shared.services.deciding import decide_all, decision_record, hold_reason
 from shared.services.equity import mark_to_market
 from shared.services.ingest import ingest_market_data
 from shared.services.ports import (

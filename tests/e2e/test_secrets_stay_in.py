@@ -1,13 +1,20 @@
 """Secrets stay in: a race with a distinctive fake value for every secret, at DEBUG, whose every outbound call
 fails (with an error body that echoes what it was sent, as a provider's 401 can), leaves no trace of any of
-them in the logs, the database, the API's responses or its OpenAPI document."""
+them in the logs, the database, the API's responses or its OpenAPI document. On PostgreSQL the race connects
+as a role whose password is one of those secrets, in the connection string; then the database goes away
+(the same URL, a port nobody listens on) and the failures it causes are scanned too."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
+import re
+import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,12 +22,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import MetaData, select
+from sqlalchemy import MetaData, make_url, select, text
 
 from shared.adapters import telemetry
+from shared.adapters.db.engine import make_engine
 from shared.adapters.market_data.replay import ReplayMarketDataProvider
 from shared.api.app import create_app
-from shared.bootstrap import Container, set_container
+from shared.bootstrap import Container, bootstrap, set_container
 from shared.config import Settings
 from shared.local_race import prepare
 
@@ -32,7 +40,9 @@ SECRETS = {
     "CustomMlAgent__ApiKey": "FAKE-ML-KEY-8a4c2e6d0b",
     "Api__AdminKey": "FAKE-ADMIN-KEY-4d2f8a6c1e",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=5ec4e75a-fa4e-4b1d-9c3e-00000c0ffee1",
+    "ConnectionStrings__TradingDb password": "FAKE-DB-PASSWORD-1d7c3a9e5f",
 }
+DB_ROLE = "race_secrets_test"
 # What a search must not find: each secret whole and its distinctive middle (a masked echo like "sk-FAKE...0a").
 NEEDLES = sorted({*SECRETS.values(), *(value[4:-4] for value in SECRETS.values())})
 
@@ -65,12 +75,38 @@ def failing_url() -> Iterator[str]:
     server.server_close()
 
 
-@pytest.fixture
-def race(tmp_path: Path, failing_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Container]:
-    monkeypatch.setattr(telemetry, "_configured", False)  # never a real exporter in the test process
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """SQLite, or a PostgreSQL database owned by a role that logs in with the fake password, in the URL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'race.db'}"
+        return
+    raw = os.environ.get("TEST_POSTGRES_URL")
+    if not raw:
+        pytest.fail("TEST_POSTGRES_URL is not set: run via `make test` or scripts/with-services.sh", pytrace=False)
+    admin_url = make_url(raw).set(drivername="postgresql+psycopg")
+    name = f"race_secrets_{uuid.uuid4().hex[:8]}"
+    password = SECRETS["ConnectionStrings__TradingDb password"]
+    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP ROLE IF EXISTS {DB_ROLE}"))
+        connection.execute(text(f"CREATE ROLE {DB_ROLE} LOGIN PASSWORD '{password}'"))
+        connection.execute(text(f'CREATE DATABASE "{name}" OWNER {DB_ROLE}'))
+    try:
+        url = admin_url.set(username=DB_ROLE, password=password, database=name)
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f"DROP ROLE IF EXISTS {DB_ROLE}"))
+        admin.dispose()
+
+
+def _settings(database_url: str, failing_url: str) -> Settings:
     fast = {"MaxRetries": 0, "TimeoutSeconds": 2}
-    settings = Settings(
-        ConnectionStrings={"TradingDb": f"sqlite:///{tmp_path / 'race.db'}"},
+    return Settings(
+        ConnectionStrings={"TradingDb": database_url},
+        Database={"ConnectTimeoutSeconds": 2},
         MarketData={"Provider": "coingecko"},
         CoinGecko={"ApiKey": SECRETS["CoinGecko__ApiKey"], "BaseUrl": failing_url, **fast},
         Llama={"Provider": "groq", "ApiKey": SECRETS["Llama__ApiKey"], "BaseUrl": f"{failing_url}/v1", **fast},
@@ -86,9 +122,33 @@ def race(tmp_path: Path, failing_url: str, monkeypatch: pytest.MonkeyPatch) -> I
         LOG_LEVEL="DEBUG",
         APPLICATIONINSIGHTS_CONNECTION_STRING=SECRETS["APPLICATIONINSIGHTS_CONNECTION_STRING"],
     )
-    container = prepare(settings)
+
+
+@pytest.fixture
+def race(database_url: str, failing_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Container]:
+    monkeypatch.setattr(telemetry, "_configured", False)  # never a real exporter in the test process
+    container = prepare(_settings(database_url, failing_url))
     yield container
+    if container.data_version is not None:
+        container.data_version.close()
+    container.queries.engine.dispose()  # type: ignore[attr-defined]
     set_container(None)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port  # closed again: connections to it are refused
+
+
+def _database_gone(container: Container) -> Container:
+    """The same settings, credentials included, with the server's port now refusing connections."""
+    url = make_url(container.settings.database_url).set(port=_closed_port())
+    strings = container.settings.connection_strings.model_copy(
+        update={"trading_db": url.render_as_string(hide_password=False)}
+    )
+    return bootstrap(container.settings.model_copy(update={"connection_strings": strings}))
 
 
 def _database_text(container: Container) -> str:
@@ -101,12 +161,12 @@ def _database_text(container: Container) -> str:
         )
 
 
-async def _every_response(container: Container) -> str:
+async def _every_response(container: Container, *, with_agents: bool = True) -> str:
     app = create_app(lambda: container)
     admin = {"x-admin-key": SECRETS["Api__AdminKey"]}
     texts = []
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
-        agents = (await client.get("/api/agents")).json()["items"]
+        agents = (await client.get("/api/agents")).json()["items"] if with_agents else [{"id": 1}]
         paths = [
             "/api/openapi.json",
             "/api/docs",
@@ -141,12 +201,22 @@ def test_no_secret_reaches_the_logs_the_database_or_the_api(race: Container, cap
         container.run_equity_job(start + timedelta(hours=3))
         container.market_data = failing_market_data
         responses = asyncio.run(_every_response(container))
+        outage_responses = ""
+        if make_url(container.settings.database_url).get_backend_name() == "postgresql":
+            outage = _database_gone(container)
+            for job in (outage.run_market_data_job, outage.run_equity_job):
+                with contextlib.suppress(Exception):  # they fail: what they log is what is scanned
+                    job(start)
+            outage_responses = asyncio.run(_every_response(outage, with_agents=False))
+            assert re.search(r"/api/leaderboard 50[03] ", outage_responses), "the outage happened, and the API said so"
+            assert "/api/openapi.json 200" in outage_responses
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
     logs = "\n".join(handler.format(record) + repr(record.__dict__) for record in caplog.records)
     database = _database_text(container)
 
     assert "provider" in database  # the providers were called, and failed
-    for where, text in (("logs", logs), ("database", database), ("API", responses)):
-        found = [needle for needle in NEEDLES if needle in text]
+    everywhere = (("logs", logs), ("database", database), ("API", responses), ("API in the outage", outage_responses))
+    for where, scanned in everywhere:
+        found = [needle for needle in NEEDLES if needle in scanned]
         assert found == [], f"{where} holds {found}"

@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Select, func, literal, select, union_all
 
+from shared.adapters.db.agent_repository import agent_from_row
 from shared.adapters.db.candles import CANDLES, row_to_candle
-from shared.adapters.db.repositories import (
+from shared.adapters.db.tables import (
     AGENTS,
     ASSETS,
     CYCLES,
@@ -21,7 +22,6 @@ from shared.adapters.db.repositories import (
     PORTFOLIOS,
     POSITIONS,
     TRADES,
-    _agent,
     is_latest_equity_of,
 )
 from shared.adapters.db.types import require_aware
@@ -257,7 +257,7 @@ def _summary(row: Any, positions: dict[str, Decimal], starting_cash: Decimal) ->
     has_portfolio = row.cash is not None
     equity: Decimal | None = row.equity
     return AgentSummary(
-        agent=_agent(row),
+        agent=agent_from_row(row),
         cash=row.cash if has_portfolio else starting_cash,
         equity=equity,
         equity_at=row.equity_at,
