@@ -210,7 +210,7 @@ class Container:
         finally:
             await clients.aclose()
 
-    def run_equity_job(self, at: datetime) -> EquityReport:
+    def run_equity_job(self, at: datetime, *, refresh_statistics: bool = True) -> EquityReport:
         from dataclasses import replace
 
         from shared.services.equity import snapshot_equity
@@ -219,6 +219,8 @@ class Container:
             lambda: snapshot_equity(uow_factory=self.uow_factory, at=at, interval=self.settings.market_data.interval),
             what="equity-snapshot job",
         )
+        if not refresh_statistics:  # the caller computes them apart (shared.background_statistics)
+            return report
         # The marks of this cycle have landed: the statistics follow them (once; nothing new, nothing done).
         statistics = self.refresh_statistics()
         return replace(report, statistics=statistics.as_dict()) if statistics is not None else report

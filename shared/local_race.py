@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from shared.background_statistics import BackgroundStatistics
 from shared.bootstrap import Container, bootstrap, set_container
 from shared.config import Settings
 from shared.local_processes import (  # re-exported: the local race's helper processes lived here
@@ -146,18 +147,23 @@ async def run_simulated_cycles(container: Container, options: LocalRaceOptions, 
     sim_time = resume_time(container)
     cycles = 0
     log.info("race clock at %s (simulated); one cycle every %.2fs", sim_time.isoformat(), options.seconds_per_cycle)
-    while not stop.is_set() and (options.max_cycles is None or cycles < options.max_cycles):
-        ingest = await asyncio.to_thread(container.run_market_data_job, sim_time)
-        cycle = await container.run_agents_job_async(sim_time)
-        await asyncio.to_thread(container.run_equity_job, sim_time)
-        if ingest.stored == 0 and _replay_exhausted(container, sim_time):
-            log.info("replay data ends before %s: the race is over, the API keeps serving", sim_time.isoformat())
-            break
-        print(progress_line(container, sim_time, cycle), flush=True)
-        cycles += 1
-        sim_time += step
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=options.seconds_per_cycle)
+    statistics = BackgroundStatistics(container)  # computed beside the loop: the cycles never wait for them
+    try:
+        while not stop.is_set() and (options.max_cycles is None or cycles < options.max_cycles):
+            ingest = await asyncio.to_thread(container.run_market_data_job, sim_time)
+            cycle = await container.run_agents_job_async(sim_time)
+            await asyncio.to_thread(container.run_equity_job, sim_time, refresh_statistics=False)
+            statistics.request()
+            if ingest.stored == 0 and _replay_exhausted(container, sim_time):
+                log.info("replay data ends before %s: the race is over, the API keeps serving", sim_time.isoformat())
+                break
+            print(progress_line(container, sim_time, cycle), flush=True)
+            cycles += 1
+            sim_time += step
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=options.seconds_per_cycle)
+    finally:
+        await asyncio.to_thread(statistics.close)
     return cycles
 
 
