@@ -33,7 +33,7 @@ import httpx
 from sqlalchemy import event, insert, text
 
 from shared.adapters.db.migrate import upgrade
-from shared.adapters.db.models import EquitySnapshotRow
+from shared.adapters.db.tables import EQUITY
 from shared.bootstrap import Container, bootstrap
 from shared.config import ConnectionStrings, Settings
 from shared.services.seed import DEFAULT_BASELINE_AGENTS, seed
@@ -55,7 +55,7 @@ def build_database(url: str) -> Container:
     with container.uow_factory() as uow:
         ids = [a.id for a in uow.agents.list()]
     engine = container.queries.engine  # type: ignore[attr-defined]
-    table = EquitySnapshotRow.__table__
+    table = EQUITY
     with engine.begin() as connection:
         for agent_id in ids:
             equity, peak, worst = Decimal(100_000), Decimal(100_000), Decimal(0)
@@ -153,6 +153,17 @@ def serve(url: str, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("the API server did not start within 60 s")
 
 
+def fresh_database(name: str, *, postgres: bool) -> str:
+    """An empty database for a bench: `name` recreated on TEST_POSTGRES_URL's server, or a new SQLite file."""
+    if postgres:
+        url = os.environ["TEST_POSTGRES_URL"]
+        with __import__("sqlalchemy").create_engine(url, isolation_level="AUTOCOMMIT").connect() as c:
+            c.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+            c.execute(text(f"CREATE DATABASE {name}"))
+        return url.rsplit("/", 1)[0] + f"/{name}"
+    return f"sqlite:///{Path(tempfile.mkdtemp(prefix=name.replace('_', '-') + '-')) / 'race.db'}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=400)
@@ -160,14 +171,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.disable(logging.WARNING)
 
-    if args.postgres:
-        url = os.environ["TEST_POSTGRES_URL"]
-        with __import__("sqlalchemy").create_engine(url, isolation_level="AUTOCOMMIT").connect() as c:
-            c.execute(text("DROP DATABASE IF EXISTS bench_api"))
-            c.execute(text("CREATE DATABASE bench_api"))
-        url = url.rsplit("/", 1)[0] + "/bench_api"
-    else:
-        url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-api-')) / 'race.db'}"
+    url = fresh_database("bench_api", postgres=args.postgres)
     started = time.perf_counter()
     container = build_database(url)
     print(

@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import random
 import statistics
-import tempfile
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 
-from bench.bench_api import HOURS, START, explain, free_port, load, percentile, serve
+from bench.bench_api import HOURS, START, explain, free_port, fresh_database, load, percentile, serve
 from shared.adapters.db.migrate import upgrade
 from shared.adapters.db.models import DecisionRow
 from shared.adapters.db.repositories import DECISIONS, EQUITY, TRADES
@@ -206,14 +203,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.disable(logging.WARNING)
 
-    if args.postgres:
-        url = os.environ["TEST_POSTGRES_URL"]
-        with __import__("sqlalchemy").create_engine(url, isolation_level="AUTOCOMMIT").connect() as c:
-            c.execute(text("DROP DATABASE IF EXISTS bench_stats"))
-            c.execute(text("CREATE DATABASE bench_stats"))
-        url = url.rsplit("/", 1)[0] + "/bench_stats"
-    else:
-        url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-stats-')) / 'race.db'}"
+    url = fresh_database("bench_stats", postgres=args.postgres)
     started = time.perf_counter()
     container = build_database(url)
     decisions, trades = add_decisions_and_trades(container)

@@ -22,8 +22,9 @@ from typing import Any, Protocol
 
 from shared.domain.audit import bounded_text
 from shared.domain.decision_inputs import DecisionInputs
-from shared.domain.model import Agent, AgentDecision, AgentProvider, Candle, Order, Rejection, Trade
+from shared.domain.model import Agent, AgentDecision, AgentProvider, Candle, Trade
 from shared.domain.money import QUANTUM
+from shared.domain.order_records import order_record, rejection_record
 from shared.domain.rules import execute_orders
 from shared.domain.snapshot import MarketSnapshot
 from shared.services.cycle import decide_all
@@ -173,11 +174,11 @@ async def replay_decision(
     decision = decisions[agent.id]
     executed = execute_orders(portfolio, decision.orders, snapshot.last_prices, inputs.rules)  # a copy: pure
     counterfactual = DecisionOutcome(
-        orders=[order_json(o) for o in decision.orders],
+        orders=[order_record(o) for o in decision.orders],
         reasoning=bounded_text(decision.reasoning) or "",
         confidence=decision.confidence,
         hold_reason=decision.hold_reason,
-        rejections=[rejection_json(r) for r in (*decision.rejections, *executed.rejections)],
+        rejections=[rejection_record(r) for r in (*decision.rejections, *executed.rejections)],
         fills=[fill_json(t) for t in executed.trades],
     )
     original = DecisionOutcome(
@@ -287,31 +288,6 @@ def _changed_keys(was: Mapping[str, Any], now: Mapping[str, Any], prefix: str = 
         elif a != b:
             keys.append(f"{prefix}{key}")
     return keys
-
-
-# The stored JSON shapes (shared.adapters.db.repositories writes the same): decimals as exact strings.
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def order_json(order: Order) -> dict[str, Any]:
-    return {
-        "symbol": order.symbol,
-        "side": str(order.side),
-        "quantity": _text(order.quantity),
-        "notional_usd": _text(order.notional_usd),
-    }
-
-
-def rejection_json(rejection: Rejection) -> dict[str, Any]:
-    order = (
-        order_json(rejection.order)
-        if rejection.order is not None
-        else {"symbol": None, "side": None, "quantity": None, "notional_usd": None}
-    )
-    return order | {"reason": str(rejection.reason), "detail": rejection.detail}
 
 
 def fill_json(trade: Trade) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from shared.adapters.db.write_statements import (
     insert_unless_exists,
     inserted_id,
 )
-from shared.domain.model import DecisionStatus, Order, Rejection, Trade
+from shared.domain.model import DecisionStatus, Trade
+from shared.domain.order_records import order_record, rejection_record
 from shared.services.ports import DecisionRecord, DuplicateDecisionError
 
 # Increments, not a read-modify-write: concurrent decisions of one agent never lose usage, and the portfolio's
@@ -196,24 +197,6 @@ def _decision_values(record: DecisionRecord, cycle_time: datetime) -> dict[str, 
     }
 
 
-def order_to_json(order: Order) -> dict[str, Any]:
-    """Decimals as strings: JSON numbers would pass through binary floats."""
-    return {
-        "symbol": order.symbol,
-        "side": str(order.side),
-        "quantity": _decimal_text(order.quantity),
-        "notional_usd": _decimal_text(order.notional_usd),
-    }
-
-
-def rejection_to_json(rejection: Rejection) -> dict[str, Any]:
-    order = (
-        order_to_json(rejection.order)
-        if rejection.order is not None
-        else {"symbol": None, "side": None, "quantity": None, "notional_usd": None}
-    )
-    return order | {"reason": str(rejection.reason), "detail": rejection.detail}
-
-
-def _decimal_text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+# The recorded shapes, under the names this module has always exported.
+order_to_json = order_record
+rejection_to_json = rejection_record
