@@ -7,12 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared.domain.money import ZERO, q
-
-if TYPE_CHECKING:
-    from shared.domain.decision_inputs import DecisionInputs
 
 INTERVAL_SECONDS: Mapping[str, int] = {"30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400}
 # Built once: close_time is read for every candle of every snapshot, on the hot path of a replay.
@@ -180,8 +177,10 @@ class AgentDecision:
     # with the decision's other rejections and counted with them.
     rejections: tuple[Rejection, ...] = ()
     # The context it was made in (set by the cycle, stored for replay): not part of what the model answered,
-    # so two equal answers compare equal whatever they were asked with.
-    inputs: DecisionInputs | None = field(default=None, compare=False)
+    # so two equal answers compare equal whatever they were asked with. A shared.domain.decision_inputs
+    # .DecisionInputs or None; typed Any because that module builds on this one (no import circle, not even
+    # a type-only one: tests/unit/test_package_layout.py).
+    inputs: Any = field(default=None, compare=False)
 
     @classmethod
     def hold(cls, reason: str, **audit: Any) -> AgentDecision:
