@@ -1,4 +1,4 @@
-"""`make evaluate` over the 12 monthly windows of the bundled 2024 data: the five baselines (the controls among
+"""`make evaluate` over the 12 monthly windows of the bundled 2024 data: the six baselines (the controls among
 them), wall time with one worker process and with every core, and the speed-up.
 
 Each run is the whole command: planning, spawning the workers, each window's migration, seeding, backtest and
@@ -35,7 +35,7 @@ def main() -> None:
     for name in ("Llama__ApiKey", "OpenAI__ApiKey", "AzureOpenAI__ApiKey", "CustomMlAgent__BaseUrl"):
         os.environ.pop(name, None)
     cores = os.cpu_count() or 1
-    print(f"make evaluate, 12 monthly windows of the bundled 2024 candles, 5 baselines; {cores} cores")
+    print(f"make evaluate, 12 monthly windows of the bundled 2024 candles, 6 baselines; {cores} cores")
     medians: dict[int, float] = {}
     for jobs in dict.fromkeys((1, cores)):
         runs = [run(jobs) for _ in range(args.repeat)]
