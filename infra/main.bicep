@@ -351,6 +351,8 @@ var appSettings = {
   Race__AgentTimeoutSeconds: raceAgentTimeoutSeconds
   Race__MaxConcurrentAgents: '32'
   Race__RandomSeed: '42'
+  // 0: only a symbol whose candles lag the others' is not traded at; N > 0: nor a close older than N minutes
+  Race__MaxPriceAgeMinutes: '0'
   Api__CorsOrigins: join(corsOrigins, ',')
   Api__MaxPageSize: '100'
   Api__MaxEquityPoints: '500'

@@ -273,6 +273,8 @@ NOT_IN_AZURE = {
     "Local__LocalLlm": "the local race's llama.cpp server",
     "Local__LocalLlmPort": "the local race's llama.cpp server",
     "MarketData__ReplayStart": "replay only; Azure runs MarketData__Provider=coingecko",
+    "MarketData__ReplayDir": "replay only (your own candle files); Azure runs MarketData__Provider=coingecko",
+    "MarketData__ReplayAssets": "replay only (assets chosen from the replay files)",
     "AzureOpenAI__BaseUrl": "unused by the azure_openai client, which calls AzureOpenAI__Endpoint",
 }
 
