@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from shared.adapters.db.engine import make_engine
 from shared.adapters.db.migrate import upgrade
 from shared.adapters.db.queries import SqlAlchemyRaceQueries
 from shared.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from shared.bootstrap import Container
 from tests.integration.db.pg_server import PostgresServer, throwaway_server
 
 DIALECTS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -153,3 +155,28 @@ def server() -> Iterator[PostgresServer]:
     """A PostgreSQL server of the test's own, to stop, start, freeze and thaw (never the shared one)."""
     with throwaway_server() as server:
         yield server
+
+
+RACE_START = datetime(2024, 3, 1, tzinfo=UTC)  # the replay start of the races `new_race` makes
+
+
+@pytest.fixture
+def new_race(new_db_url: Callable[[], str]) -> Iterator[Callable[[], Container]]:
+    """Makes races (migrated, seeded, replaying from RACE_START) on fresh databases of one dialect; their
+    connections are closed at the end."""
+    from shared.config import ConnectionStrings, MarketDataSettings, Settings
+    from shared.local_race import prepare
+
+    made: list[Container] = []
+
+    def make() -> Container:
+        settings = Settings(
+            connection_strings=ConnectionStrings(trading_db=new_db_url()),
+            market_data=MarketDataSettings(replay_start=RACE_START),
+        )
+        made.append(prepare(settings))
+        return made[-1]
+
+    yield make
+    for container in made:
+        container.uow_factory.engine.dispose()  # type: ignore[attr-defined]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,11 +20,10 @@ from shared.adapters.db.models import (
     TradeRow,
 )
 from shared.bootstrap import Container
-from shared.config import ConnectionStrings, MarketDataSettings, Settings
-from shared.local_race import prepare
 from shared.services.backtest import BacktestError
+from tests.integration.db.conftest import RACE_START
 
-START = datetime(2024, 3, 1, tzinfo=UTC)
+START = RACE_START  # the replay start of `new_race` (conftest)
 HOUR = timedelta(hours=1)
 
 # Every stored column but ids, versions and wall-clock times (decided_at, started_at, ...).
@@ -69,24 +68,6 @@ COMPARED: list[tuple[Any, ...]] = [
     ),
     (CycleRow.cycle_time, CycleRow.snapshot_sha256, CycleRow.agents, CycleRow.decisions, CycleRow.trades),
 ]
-
-
-@pytest.fixture
-def new_race(new_db_url: Callable[[], str]) -> Iterator[Callable[[], Container]]:
-    """Makes races (migrated, seeded) on fresh databases; their connections are closed at the end."""
-    made: list[Container] = []
-
-    def make() -> Container:
-        settings = Settings(
-            connection_strings=ConnectionStrings(trading_db=new_db_url()),
-            market_data=MarketDataSettings(replay_start=START),
-        )
-        made.append(prepare(settings))
-        return made[-1]
-
-    yield make
-    for container in made:
-        container.uow_factory.engine.dispose()  # type: ignore[attr-defined]
 
 
 def timer_jobs(container: Container, first: datetime, cycles: int) -> None:

@@ -4,41 +4,22 @@ computed after each cycle's marks, once at the end of a backtest, and served by 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from shared.adapters.db.models import AgentStatisticsRow
 from shared.api.app import create_app
 from shared.bootstrap import Container
-from shared.config import ConnectionStrings, MarketDataSettings, Settings
-from shared.local_race import prepare
+from tests.integration.db.conftest import RACE_START
 
-START = datetime(2024, 3, 1, tzinfo=UTC)
+START = RACE_START  # the replay start of `new_race` (conftest)
 HOUR = timedelta(hours=1)
 CYCLES = 30
 CONTROLS = {"Buy & Hold BTC", "Equal-Weight Buy & Hold", "Always Hold", "Random Trader"}
-
-
-@pytest.fixture
-def new_race(new_db_url: Callable[[], str]) -> Iterator[Callable[[], Container]]:
-    made: list[Container] = []
-
-    def make() -> Container:
-        settings = Settings(
-            connection_strings=ConnectionStrings(trading_db=new_db_url()),
-            market_data=MarketDataSettings(replay_start=START),
-        )
-        made.append(prepare(settings))
-        return made[-1]
-
-    yield make
-    for container in made:
-        container.uow_factory.engine.dispose()  # type: ignore[attr-defined]
 
 
 def run_timer_jobs(container: Container, first: datetime, cycles: int) -> list[dict[str, Any]]:
