@@ -8,8 +8,9 @@ Two kinds of client: `plain` (every GET wants the body: a 200 from the rendered-
 `revalidate` (If-None-Match with the last ETag, as the dashboard polls: mostly bodiless 304s).
 
 The clients run in their own process, a small asyncio HTTP/1.1 client (httpx in 50 threads would measure its
-own GIL). `--api-process` serves the API from a second process (what a Functions host with
-FUNCTIONS_WORKER_PROCESS_COUNT=2 would do) instead of the race's own event loop, as `make run` does.
+own GIL). The API is served as `make run` serves it, from its own process (`shared.local_api_process`, what a
+Functions host with FUNCTIONS_WORKER_PROCESS_COUNT=2 would do too); `--api-in-race-process` serves it from the
+race's own event loop instead, as `make run` did before, for comparison.
 `--no-cache` turns the rendered-response cache off (Api__ResponseCacheMegabytes=0), for comparison.
 
 Usage: scripts/with-services.sh .venv/bin/python bench/bench_api_load.py [--seconds 60] [--db sqlite|postgresql]
@@ -159,22 +160,11 @@ class LockedDatabaseLog(logging.Handler):
             self.records.append(f"{record.name}: {record.getMessage()[:200]}")
 
 
-def settings_for(url: str, *, cache: bool) -> Any:
+def settings_for(url: str, *, cache: bool, port: int) -> Any:
     from shared.config import Settings
 
     api = {"ResponseCacheMegabytes": 32 if cache else 0}
-    return Settings(ConnectionStrings={"TradingDb": url}, Api=api)
-
-
-def serve_api(url: str, port: int, cache: bool) -> None:
-    """The API alone in this process (`--api-process`), on the same database as the race."""
-    import uvicorn
-
-    from shared.api.app import create_app
-    from shared.bootstrap import bootstrap
-
-    container = bootstrap(settings_for(url, cache=cache))
-    uvicorn.run(create_app(lambda: container), host="127.0.0.1", port=port, log_level="warning")
+    return Settings(ConnectionStrings={"TradingDb": url}, Api=api, Local={"Host": "127.0.0.1", "Port": port})
 
 
 @contextlib.contextmanager
@@ -225,13 +215,16 @@ def bench_database(kind: str, args: argparse.Namespace) -> tuple[list[str], int]
     errors = 0
     context = multiprocessing.get_context("spawn")
     with database(kind) as url:
-        container = prepare(settings_for(url, cache=not args.no_cache), ml_unavailable="bench: no ML service")
-        agents = len(container.queries.agent_summaries(starting_cash=container.settings.race.starting_cash))
         port = free_port()
+        settings = settings_for(url, cache=not args.no_cache, port=port)
+        container = prepare(settings, ml_unavailable="bench: no ML service")
+        agents = len(container.queries.agent_summaries(starting_cash=container.settings.race.starting_cash))
         api_process = None
         server = None
-        if args.api_process:
-            api_process = context.Process(target=serve_api, args=(url, port, not args.no_cache), daemon=True)
+        if not args.api_in_race_process:
+            from shared.local_api_process import ApiProcess
+
+            api_process = ApiProcess(container, dashboard=False, verbose=False)
             api_process.start()
         else:
             config = uvicorn.Config(create_app(lambda: container), host="127.0.0.1", port=port, log_level="warning")
@@ -300,8 +293,7 @@ def bench_database(kind: str, args: argparse.Namespace) -> tuple[list[str], int]
             asyncio.run(run())
         finally:
             if api_process is not None:
-                api_process.terminate()
-                api_process.join(10)
+                api_process.stop()
             if container.data_version is not None:
                 container.data_version.close()
             container.uow_factory.engine.dispose()
@@ -322,7 +314,9 @@ def main() -> None:
     parser.add_argument("--kinds", type=lambda text: text.split(","), default=list(KINDS), help="plain,revalidate")
     parser.add_argument("--rate", type=float, default=0, help="requests/s in all, paced (default: flat out)")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), action="append", help="default: both")
-    parser.add_argument("--api-process", action="store_true", help="serve the API from a second process")
+    parser.add_argument(
+        "--api-in-race-process", action="store_true", help="the API on the race's event loop, not in its own process"
+    )
     parser.add_argument("--no-cache", action="store_true", help="Api__ResponseCacheMegabytes=0")
     parser.add_argument(
         "--race-loop",
@@ -338,7 +332,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     total_errors = 0
     for kind in kinds:
-        where = "a second process" if args.api_process else f"the race's process ({args.race_loop} event loop)"
+        where = f"the race's process ({args.race_loop} event loop)" if args.api_in_race_process else "its own process"
         pace = f"paced at {args.rate:g} req/s" if args.rate else "clients flat out"
         cache = "off" if args.no_cache else "on"
         print(f"== {kind}: {args.seconds:g} s a phase, {pace}, API in {where}, cache {cache}")

@@ -69,12 +69,17 @@ class Container:
     wall_clock: Clock = field(default_factory=SystemClock)
     # Where the per-cycle statistics are stored (None: not computed, the API says so).
     statistics: StatisticsRepository | None = None
+    # Where `/api/health` gets its non-critical checks when another process makes the outbound calls (the local
+    # race's API process asks the race's process); None: this process's own clients.
+    dependency_checks_source: Callable[[], dict[str, tuple[str, str | None]]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def dependency_checks(self) -> dict[str, tuple[str, str | None]]:
         """The non-critical dependencies' health for `/api/health`: name -> (status, detail)."""
         from shared.adapters.health import dependency_checks
 
+        if self.dependency_checks_source is not None:
+            return self.dependency_checks_source()
         return dependency_checks(self)
 
     def cycle_time(self, now: datetime) -> datetime:

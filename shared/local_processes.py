@@ -129,7 +129,7 @@ def start_local_llm(settings: Settings, stack: contextlib.ExitStack) -> LocalLlm
 
     port = settings.local.local_llm_port
     try:
-        if not _port_is_free("127.0.0.1", port):
+        if not port_is_free("127.0.0.1", port):
             raise LocalModelUnavailableError(f"port {port} is in use (set Local__LocalLlmPort to a free one)")
         print(f"Starting the local LLM (SmolLM2-135M on llama.cpp, port {port}) ...", flush=True)
         server = LocalLlamaServer(port=port)
@@ -145,8 +145,12 @@ def start_local_llm(settings: Settings, stack: contextlib.ExitStack) -> LocalLlm
     return LocalLlm(enabled=True, base_url=server.base_url)
 
 
-def _port_is_free(host: str, port: int) -> bool:
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on host:port now. SO_REUSEADDR as servers set it, so the connections of a
+    race stopped a moment ago (TIME_WAIT) do not count; on Windows that option would steal a port instead."""
     with socket.socket() as probe:
+        if os.name != "nt":
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

@@ -1,8 +1,9 @@
 """The local race: `python -m shared.local_race` (what `make run` starts).
 
-Serves the same FastAPI app as Azure on http://HOST:7071/api and fires the same three timer jobs from an
-in-process scheduler on a simulated clock: each tick is one simulated cycle (market data -> agents -> equity),
-then a pause of `Local__SecondsPerSimulatedHour` (scaled to the cycle length). The simulated clock lives in the
+Fires the same three timer jobs as Azure from an in-process scheduler on a simulated clock: each tick is one
+simulated cycle (market data -> agents -> equity), then a pause of `Local__SecondsPerSimulatedHour` (scaled to
+the cycle length). Serves the same FastAPI app on http://HOST:7071/api from a second process on the same
+database (`shared.local_api_process`), so requests never slow the cycles. The simulated clock lives in the
 database (the latest recorded cycle), so stopping with Ctrl-C and running again resumes the same race.
 """
 
@@ -12,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -22,11 +24,13 @@ from typing import TYPE_CHECKING
 from shared.background_statistics import BackgroundStatistics
 from shared.bootstrap import Container, bootstrap, set_container
 from shared.config import Settings
+from shared.console_logging import OneLineFormatter, configure_console_logging
 from shared.local_processes import (  # re-exported: the local race's helper processes lived here
     LOCAL_LLM_OFF,
     LocalLlm,
     MlServiceProcess,
     MlServiceStartError,
+    port_is_free,
     start_local_llm,
     start_ml_service,
 )
@@ -274,48 +278,66 @@ def parse_until(text: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-async def serve(container: Container, options: LocalRaceOptions) -> None:
-    import uvicorn
+API_START_TIMEOUT_S = 60.0
 
-    from shared.api.app import create_app
 
+async def serve(container: Container, options: LocalRaceOptions, *, verbose: bool = False) -> None:
+    """Race until Ctrl-C (the cycle in flight finishes first), serving the API and dashboard from a second
+    process (`shared.local_api_process`) on the same database, so that requests never slow the cycles."""
     stop = asyncio.Event()
-    settings = container.settings
+    _stop_on_signals(stop)
     race = asyncio.create_task(run_simulated_cycles(container, options, stop))
     if not options.serve_http:
         await race
         return
-    from shared.api.dashboard import dashboard_available, with_dashboard
+    from shared.api.dashboard import dashboard_available
+    from shared.local_api_process import ApiProcess
 
-    app = create_app(lambda: container)
-    origin = f"http://{settings.local.host}:{settings.local.port}"
-    config = uvicorn.Config(
-        with_dashboard(app) if dashboard_available() else app,
-        host=settings.local.host,
-        port=settings.local.port,
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    if dashboard_available():
-        print(f"Dashboard on {origin}/ ; API on {origin}/api (docs: /api/docs); Ctrl-C stops", flush=True)
-    else:
-        print(f"API on {origin}/api (docs: /api/docs); Ctrl-C stops", flush=True)
-        print(f"No dashboard build ({NO_DASHBOARD_HINT})", flush=True)
+    settings = container.settings
+    api = ApiProcess(container, dashboard=dashboard_available(), verbose=verbose)
+    api.start()
     try:
-        await server.serve()
+        if not await asyncio.to_thread(api.wait_ready, API_START_TIMEOUT_S):
+            print(f"error: the API did not start (exit code {api.exitcode}, see above); stopping", file=sys.stderr)
+            return
+        origin = f"http://{settings.local.host}:{settings.local.port}"
+        if dashboard_available():
+            print(f"Dashboard on {origin}/ ; API on {origin}/api (docs: /api/docs); Ctrl-C stops", flush=True)
+        else:
+            print(f"API on {origin}/api (docs: /api/docs); Ctrl-C stops", flush=True)
+            print(f"No dashboard build ({NO_DASHBOARD_HINT})", flush=True)
+        while not stop.is_set():  # the race may end first (its data or --cycles): the API keeps serving
+            if race.done() and race.exception() is not None:
+                break
+            if race.done() and api.checks.status == "racing":
+                count = race.result()
+                api.checks.status = f"the race is over ({count} cycle{'s' * (count != 1)} run); the API keeps serving"
+            if api.exitcode is not None:
+                print(f"error: the API process exited (code {api.exitcode}); stopping the race", file=sys.stderr)
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
     finally:
         stop.set()  # let the cycle in flight finish its transaction, then stop
-        await race
+        api.checks.status = "stopping"
+        try:
+            await race
+        finally:
+            await asyncio.to_thread(api.stop)
 
 
-class OneLineFormatter(logging.Formatter):
-    """Leaves out tracebacks (other handlers, e.g. telemetry, still get them from the record)."""
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """Ctrl-C (or SIGTERM) stops after the cycle in flight; a second Ctrl-C interrupts it."""
+    loop = asyncio.get_running_loop()
 
-    def formatException(self, ei: object) -> str:
-        return ""
+    def on_signal() -> None:
+        print("Stopping after the cycle in flight (Ctrl-C again to stop at once) ...", flush=True)
+        stop.set()
+        loop.remove_signal_handler(signal.SIGINT)  # the next one raises KeyboardInterrupt as usual
 
-    def formatStack(self, stack_info: str) -> str:
-        return ""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not on Windows' loop
+            loop.add_signal_handler(number, on_signal)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -337,14 +359,16 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--cycles must be 0 or more")
 
     settings = Settings()
-    # The progress line is the local race's output; the jobs' structured logs are for Azure (or --verbose).
-    logging.basicConfig(
-        level=settings.log_level if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:  # an error is one line between the cycle lines; its traceback is for --verbose
-        for handler in logging.getLogger().handlers:
-            handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    configure_console_logging(settings.log_level, verbose=args.verbose)
+    serving = not (args.no_http or args.setup_only)
+    if serving and not port_is_free(settings.local.host, settings.local.port):
+        print(
+            f"error: {settings.local.host}:{settings.local.port} is in use (another race?): stop it, or set "
+            "Local__Port to a free port",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(2)
     scale = settings.race.cycle_minutes / 60
     options = LocalRaceOptions(
         seconds_per_cycle=args.seconds_per_cycle
@@ -391,7 +415,7 @@ def main(argv: list[str] | None = None) -> None:
                 except (BacktestError, BacktestConflictError) as exc:
                     print(f"error: {exc}", file=sys.stderr, flush=True)
                     raise SystemExit(2 if isinstance(exc, BacktestError) else 1) from None
-            asyncio.run(serve(container, options))
+            asyncio.run(serve(container, options, verbose=args.verbose))
     print("Race stopped. Run `make run` again to resume from the database.", flush=True)
 
 
