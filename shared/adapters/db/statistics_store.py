@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, Table, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from shared.adapters.db.engine import set_sqlite_begin_mode
 from shared.adapters.db.models import AgentStatisticsRow
 from shared.adapters.db.statistics_codec import decode, encode
 from shared.adapters.db.statistics_queries import latest_mark_time, load_race_history
@@ -60,13 +61,18 @@ class SqlAlchemyStatisticsRepository:
             for agent_id, stats in sorted(statistics.items())
         ]
         try:
-            with self.engine.begin() as connection:
-                stored_for = connection.execute(select(func.max(STATISTICS.c.computed_for))).scalar_one_or_none()
-                if stored_for is not None and _utc(stored_for) > require_aware(computed_for):
-                    return False
-                connection.execute(delete(STATISTICS))
-                if rows:
-                    connection.execute(insert(STATISTICS), rows)
+            with self.engine.connect() as connection:
+                # It reads, then writes: on SQLite it takes the write lock up front, or a cycle committing in
+                # between (the local race computes statistics beside its loop) fails it at once with "database
+                # is locked", whatever the busy timeout.
+                set_sqlite_begin_mode(connection, "IMMEDIATE")
+                with connection.begin():
+                    stored_for = connection.execute(select(func.max(STATISTICS.c.computed_for))).scalar_one_or_none()
+                    if stored_for is not None and _utc(stored_for) > require_aware(computed_for):
+                        return False
+                    connection.execute(delete(STATISTICS))
+                    if rows:
+                        connection.execute(insert(STATISTICS), rows)
         except IntegrityError:
             # Another run replaced the set between our delete and insert (two equity jobs at once): ours was
             # rolled back whole, and theirs is at least as new. Anything else (an unknown agent) is a bug.

@@ -3,13 +3,14 @@ stored set the API serves."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import IntegrityError
 
 from shared.adapters.db.statistics_store import SqlAlchemyStatisticsRepository
@@ -134,6 +135,48 @@ def test_an_older_set_never_overwrites_a_newer_one(
     stored = repository.latest()
     assert stored is not None
     assert stored.by_agent[trader].sharpe == sample_statistics(trader).sharpe
+
+
+def test_a_cycle_committing_while_a_set_is_saved_never_fails_either(
+    repository: SqlAlchemyStatisticsRepository, race: tuple[int, int, int], engine: Engine
+) -> None:
+    """The local race saves statistics from a worker beside its cycle loop. A cycle that commits between the
+    save's read and its write used to fail the save at once with "database is locked" on SQLite (a snapshot
+    that cannot become a write, whatever the busy timeout)."""
+    trader, _, _ = race
+    cycle_errors: list[BaseException] = []
+
+    def a_cycle_commits() -> None:
+        try:
+            with engine.begin() as connection:
+                connection.execute(text("UPDATE agents SET name = name WHERE id = :id"), {"id": trader})
+        except BaseException as exc:  # reported by the test
+            cycle_errors.append(exc)
+
+    cycle = threading.Thread(target=a_cycle_commits)
+    reads = 0
+
+    def on_the_saves_read(*_: Any) -> None:
+        nonlocal reads
+        reads += 1
+        if reads == 1:  # the save's first statement: let the cycle try to commit now
+            cycle.start()
+            cycle.join(0.5)  # waits for the save's lock (as it should) or commits at once (the old way)
+
+    event.listen(engine, "after_cursor_execute", on_the_saves_read)
+    try:
+        saved = repository.save(
+            computed_for=T0 + 3 * HOUR, computed_at=T0, statistics={trader: sample_statistics(trader)}
+        )
+    finally:
+        event.remove(engine, "after_cursor_execute", on_the_saves_read)
+    cycle.join(10)
+
+    assert saved
+    assert cycle_errors == []
+    stored = repository.latest()
+    assert stored is not None
+    assert list(stored.by_agent) == [trader]
 
 
 def test_a_payload_is_strict_json_on_every_dialect(
