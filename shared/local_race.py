@@ -226,7 +226,8 @@ def fast_forward(container: Container, until: datetime) -> BacktestReport:
         data_end = container.cycle_time(last_close) + timedelta(minutes=container.settings.race.cycle_minutes)
         if until > data_end:  # past it, every cycle would decide on the same stale prices
             print(
-                f"The bundled candles end (the last closes at {last_close:%Y-%m-%d %H:%M} UTC): fast-forwarding "
+                f"{_replay_data_name(container).capitalize()} end (the last closes at {last_close:%Y-%m-%d %H:%M} "
+                "UTC): fast-forwarding "
                 f"up to the cycle that sees it, not to {until:%Y-%m-%d %H:%M}",
                 flush=True,
             )
@@ -234,7 +235,7 @@ def fast_forward(container: Container, until: datetime) -> BacktestReport:
             if until <= start:
                 raise BacktestError(
                     f"nothing to fast-forward: the race already stands at {start.isoformat()}, past the end of "
-                    "the bundled candles"
+                    f"{_replay_data_name(container)}"
                 )
     print(f"Fast-forwarding the race from {start:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC ...", flush=True)
     report = asyncio.run(
@@ -249,6 +250,11 @@ def fast_forward(container: Container, until: datetime) -> BacktestReport:
         flush=True,
     )
     return report
+
+
+def _replay_data_name(container: Container) -> str:
+    directory = container.settings.market_data.replay_dir
+    return f"the candles in {directory}" if directory is not None else "the bundled candles"
 
 
 def _replay_data_end(container: Container) -> datetime | None:

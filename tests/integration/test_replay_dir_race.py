@@ -31,6 +31,7 @@ def test_make_backtest_on_your_own_data_reports_its_gaps(
     out = capsys.readouterr().out
     assert "3 assets, 12 missing candles, 3 zero-volume bars (kept as they are, never filled in)" in out
     assert "BTC: 188 candles 2020-12-19 00:00..2020-12-26 23:00 UTC; missing 4 in 2 gaps" in out
+    assert f"The candles in {FIXTURE} end (the last closes at 2020-12-27 00:00 UTC)" in out  # not "bundled"
     assert "Fast-forwarding the race from 2020-12-21 00:00 to 2020-12-27 01:00 UTC" in out
     with sqlite3.connect(database) as connection:
         assets = [row[0] for row in connection.execute("SELECT symbol FROM assets ORDER BY symbol")]
