@@ -2,15 +2,17 @@
 
 Per database: the race alone for `--seconds` (cycles/s); then, for each client count (20 and 50) and each kind
 of client, `--seconds` of keep-alive clients alternating `GET /api/leaderboard` and `GET /api/agents` while the
-race keeps cycling: requests/s, p50/p99 per route, errors (any status but 200/304, a dropped connection, a race
-job that raised, any log line saying "database is locked"), and the cycles' rate against the race alone.
+race keeps cycling, and the race alone again: requests/s, p50/p99 per route, errors (any status but 200/304, a
+dropped connection, a race job that raised, any log line saying "database is locked"), and the cycles' rate
+against the race alone just before and after (the race slows as its database grows). The race runs as
+`make run --seconds-per-cycle 0` does: its statistics are computed by the worker beside the cycle loop.
 Two kinds of client: `plain` (every GET wants the body: a 200 from the rendered-response cache) and
 `revalidate` (If-None-Match with the last ETag, as the dashboard polls: mostly bodiless 304s).
 
 The clients run in their own process, a small asyncio HTTP/1.1 client (httpx in 50 threads would measure its
-own GIL). The API is served as `make run` serves it, from its own process (`shared.local_api_process`, what a
-Functions host with FUNCTIONS_WORKER_PROCESS_COUNT=2 would do too); `--api-in-race-process` serves it from the
-race's own event loop instead, as `make run` did before, for comparison.
+own GIL). The API is served as `make run` serves it, from its own process (`shared.local_api_process`; in Azure
+the Flex Consumption plan scales the HTTP functions apart from each timer function); `--api-in-race-process`
+serves it from the race's own event loop instead, as `make run` did before, for comparison.
 `--no-cache` turns the rendered-response cache off (Api__ResponseCacheMegabytes=0), for comparison.
 
 Usage: scripts/with-services.sh .venv/bin/python bench/bench_api_load.py [--seconds 60] [--db sqlite|postgresql]
@@ -121,7 +123,9 @@ def drive(port: int, clients: int, seconds: float, revalidate: bool, rate: float
 
 
 class Race:
-    """Cycles back to back (market data, decisions, equity) on the event loop it is started on, counting them."""
+    """Cycles back to back on the event loop it is started on, counting them, as `make run` races with no pause
+    (`shared.local_race.run_simulated_cycles`): market data, decisions, equity, and the statistics asked of the
+    background worker beside the loop (`shared.background_statistics`)."""
 
     def __init__(self, container: Any) -> None:
         self.container = container
@@ -130,18 +134,25 @@ class Race:
         self.stop = threading.Event()  # set from the phases' thread
 
     async def run(self) -> None:
+        from shared.background_statistics import BackgroundStatistics
+
         c = self.container
         cycle = c.cycle_time(c.settings.market_data.replay_start)
         step = timedelta(minutes=c.settings.race.cycle_minutes)
-        while not self.stop.is_set():
-            try:
-                await asyncio.to_thread(c.run_market_data_job, cycle)
-                await c.run_agents_job_async(cycle)
-                await asyncio.to_thread(c.run_equity_job, cycle)
-            except Exception as exc:  # counted: the bench fails on any
-                self.errors.append(f"cycle {cycle:%Y-%m-%d %H:%M}: {type(exc).__name__}: {exc}")
-            self.cycles += 1
-            cycle += step
+        statistics = BackgroundStatistics(c)
+        try:
+            while not self.stop.is_set():
+                try:
+                    await asyncio.to_thread(c.run_market_data_job, cycle)
+                    await c.run_agents_job_async(cycle)
+                    await asyncio.to_thread(c.run_equity_job, cycle, refresh_statistics=False)
+                    statistics.request()
+                except Exception as exc:  # counted: the bench fails on any
+                    self.errors.append(f"cycle {cycle:%Y-%m-%d %H:%M}: {type(exc).__name__}: {exc}")
+                self.cycles += 1
+                cycle += step
+        finally:
+            await asyncio.to_thread(statistics.close)
 
 
 class LockedDatabaseLog(logging.Handler):
@@ -239,18 +250,19 @@ def bench_database(kind: str, args: argparse.Namespace) -> tuple[list[str], int]
                 if server is not None:
                     server.should_exit = True
 
-        def race_alone(label: str) -> float:
+        def race_alone() -> float:
             before = race.cycles
             time.sleep(args.seconds)
-            rate = (race.cycles - before) / args.seconds
-            report.append(f"{label}: {rate:.1f} cycles/s ({agents} agents, every cycle persisted)")
-            return rate
+            return (race.cycles - before) / args.seconds
 
         def measure() -> None:
             nonlocal errors
             wait_for(port)
             time.sleep(2)  # a few cycles in: the views have rows
-            alone = race_alone("race alone")
+            # The race slows as its database grows, so each loaded phase is compared with the race alone just
+            # before and just after it (the mean of the two), not with one reading at the start.
+            alone = race_alone()
+            report.append(f"race alone: {alone:.1f} cycles/s ({agents} agents, every cycle persisted)")
             for clients in args.clients:
                 for kind_of_client in args.kinds:
                     before = race.cycles
@@ -258,13 +270,15 @@ def bench_database(kind: str, args: argparse.Namespace) -> tuple[list[str], int]
                         revalidate = kind_of_client == "revalidate"
                         result = pool.apply(drive, (port, clients, args.seconds, revalidate, args.rate))
                     rate = (race.cycles - before) / args.seconds
+                    after = race_alone()
+                    reference = (alone + after) / 2
                     total = sum(len(times) for times in result["times"].values())
                     errors += len(result["errors"])
                     statuses = ", ".join(f"{n} x {s}" for s, n in sorted(result["statuses"].items()))
                     report.append(
                         f"{clients} clients, {kind_of_client}: {total / args.seconds:,.0f} req/s ({statuses}), "
-                        f"{len(result['errors'])} errors; cycles {rate:.1f}/s "
-                        f"({(rate / alone - 1) * 100:+.0f}% vs alone)"
+                        f"{len(result['errors'])} errors; cycles {rate:.1f}/s against {reference:.1f} alone "
+                        f"({(rate / reference - 1) * 100:+.0f}%)"
                     )
                     for route, times in result["times"].items():
                         report.append(
@@ -272,7 +286,8 @@ def bench_database(kind: str, args: argparse.Namespace) -> tuple[list[str], int]
                             f"{percentile(times, 50) * 1000:6.1f} ms  p99 {percentile(times, 99) * 1000:6.1f} ms"
                         )
                     report.extend(f"    error: {line}" for line in result["errors"][:5])
-            race_alone("race alone again (the database has grown)")
+                    report.append(f"race alone: {after:.1f} cycles/s")
+                    alone = after
 
         async def run() -> None:
             own_loop = threading.Thread(target=asyncio.run, args=(race.run(),)) if args.race_loop == "own" else None
