@@ -379,7 +379,8 @@ HealthStatus = Literal["ok", "degraded", "unavailable"]
 class HealthPublic(_Public):
     """`status`: ok; degraded (a non-critical dependency is down: data is still served); unavailable (503:
     the configuration or the database is). `checks` has one status per dependency (`database`,
-    `market_data`, `llm:<provider>:<model>`, `ml_client`, `ml_service`, ...); `details` says why, without secrets."""
+    `market_data`, `llm:<provider>:<model>`, `ml_client`, `ml_service`, and in the local race `race`: its
+    cycle process); `details` says why, without secrets."""
 
     status: HealthStatus
     checks: dict[str, HealthStatus]
