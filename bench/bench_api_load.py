@@ -127,8 +127,9 @@ class Race:
     (`shared.local_race.run_simulated_cycles`): market data, decisions, equity, and the statistics asked of the
     background worker beside the loop (`shared.background_statistics`)."""
 
-    def __init__(self, container: Any) -> None:
+    def __init__(self, container: Any, *, statistics: bool = True) -> None:
         self.container = container
+        self.statistics = statistics
         self.cycles = 0
         self.errors: list[str] = []
         self.stop = threading.Event()  # set from the phases' thread
@@ -139,20 +140,22 @@ class Race:
         c = self.container
         cycle = c.cycle_time(c.settings.market_data.replay_start)
         step = timedelta(minutes=c.settings.race.cycle_minutes)
-        statistics = BackgroundStatistics(c)
+        statistics = BackgroundStatistics(c) if self.statistics else None
         try:
             while not self.stop.is_set():
                 try:
                     await asyncio.to_thread(c.run_market_data_job, cycle)
                     await c.run_agents_job_async(cycle)
                     await asyncio.to_thread(c.run_equity_job, cycle, refresh_statistics=False)
-                    statistics.request()
+                    if statistics is not None:
+                        statistics.request()
                 except Exception as exc:  # counted: the bench fails on any
                     self.errors.append(f"cycle {cycle:%Y-%m-%d %H:%M}: {type(exc).__name__}: {exc}")
                 self.cycles += 1
                 cycle += step
         finally:
-            await asyncio.to_thread(statistics.close)
+            if statistics is not None:
+                await asyncio.to_thread(statistics.close)
 
 
 class LockedDatabaseLog(logging.Handler):
@@ -240,7 +243,7 @@ def bench_database(kind: str, args: argparse.Namespace) -> tuple[list[str], int]
         else:
             config = uvicorn.Config(create_app(lambda: container), host="127.0.0.1", port=port, log_level="warning")
             server = uvicorn.Server(config)
-        race = Race(container)
+        race = Race(container, statistics=not args.no_statistics)
 
         def phases() -> None:
             try:
@@ -334,6 +337,9 @@ def main() -> None:
     )
     parser.add_argument("--no-cache", action="store_true", help="Api__ResponseCacheMegabytes=0")
     parser.add_argument(
+        "--no-statistics", action="store_true", help="no statistics worker beside the loop: only the cycles' own work"
+    )
+    parser.add_argument(
         "--race-loop",
         choices=("shared", "own"),
         default="shared",
@@ -350,7 +356,8 @@ def main() -> None:
         where = f"the race's process ({args.race_loop} event loop)" if args.api_in_race_process else "its own process"
         pace = f"paced at {args.rate:g} req/s" if args.rate else "clients flat out"
         cache = "off" if args.no_cache else "on"
-        print(f"== {kind}: {args.seconds:g} s a phase, {pace}, API in {where}, cache {cache}")
+        statistics = "off" if args.no_statistics else "beside the loop"
+        print(f"== {kind}: {args.seconds:g} s a phase, {pace}, API in {where}, cache {cache}, statistics {statistics}")
         lines, errors = bench_database(kind, args)
         total_errors += errors
         print("\n".join(lines), flush=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -164,10 +165,24 @@ def cycles_run_at_stop(output: str) -> int:
     return sum(1 for line in output.splitlines() if " UTC | decisions " in line)
 
 
-def test_the_api_process_never_outlives_a_killed_race(tmp_path: Path, stop_at_the_end: list[ServedRace]) -> None:
+def test_a_failed_request_is_one_line_in_the_console_and_the_api_never_outlives_a_killed_race(
+    tmp_path: Path, stop_at_the_end: list[ServedRace]
+) -> None:
     race = start_race(tmp_path)
     stop_at_the_end.append(race)
     race.wait_for("a cycle", lambda: cycles_run(race))
+
+    # A request that fails in the API process (its table is gone) is one line with its request id between the
+    # race's lines, as in the race's own process; the traceback is for --verbose and telemetry.
+    with sqlite3.connect(tmp_path / "race.db") as database:
+        database.execute("DROP TABLE agent_statistics")
+    failed = race.get("/api/agents/1/stats")
+    assert failed.status_code == 500
+    assert failed.json() == {"error": {"code": "internal_error", "message": "internal server error"}}
+    line = f"request GET /api/agents/1/stats failed: OperationalError [request {failed.headers['x-request-id']}]"
+    race.wait_for("the failed request's line", lambda: line in race.output(), timeout_s=10)
+    assert race.output().count(line) == 1
+    assert "Traceback" not in race.output()
 
     race.process.kill()  # no clean-up code runs in the race's process
     race.process.wait(10)

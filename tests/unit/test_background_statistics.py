@@ -24,9 +24,9 @@ class SlowRefresh:
         time.sleep(self.seconds)
 
 
-def worker(container: SlowRefresh) -> BackgroundStatistics:
+def worker(container: SlowRefresh, rest_factor: float = 0.0) -> BackgroundStatistics:
     container_any: Any = container
-    return BackgroundStatistics(container_any)
+    return BackgroundStatistics(container_any, rest_factor=rest_factor)
 
 
 def test_a_request_returns_at_once_while_the_refresh_runs_apart() -> None:
@@ -57,3 +57,25 @@ def test_close_without_any_request_still_brings_the_figures_up_to_date() -> None
     statistics = worker(container)
     statistics.close()
     assert len(container.started) == 1
+
+
+def test_after_a_refresh_the_worker_rests_twice_as_long_as_it_took_and_close_cuts_the_rest_short() -> None:
+    container = SlowRefresh(0.2)
+    statistics = worker(container, rest_factor=2.0)
+    statistics.request()
+    assert container.running.wait(2)
+    statistics.request()  # a cycle lands during the refresh: the next one waits for the rest
+    deadline = time.perf_counter() + 3
+    while len(container.started) < 2 and time.perf_counter() < deadline:
+        time.sleep(0.01)
+    assert len(container.started) == 2
+    gap = container.started[1] - container.started[0]
+    assert gap >= 0.2 + 0.4 - 0.02, f"the second refresh began {gap:.3f} s after the first"
+    assert gap < 0.2 + 0.4 + 0.3
+
+    statistics.request()
+    time.sleep(0.25)  # the second refresh is over: the worker rests
+    closing = time.perf_counter()
+    statistics.close()
+    assert time.perf_counter() - closing < 0.2 + 0.15, "close waits for no rest, only for the final refresh"
+    assert len(container.started) == 3  # the final refresh of close(), not the one the rest postponed
