@@ -14,10 +14,12 @@ this server.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import multiprocessing
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -38,6 +40,8 @@ Checks = dict[str, tuple[str, str | None]]
 RACE_CHECKS_TIMEOUT_S = 2.0
 """How long `/api/health` waits for the race's process; past it, the race check is "unavailable"."""
 STOP_TIMEOUT_S = 10.0
+API_START_TIMEOUT_S = 60.0
+NO_DASHBOARD_HINT = "install Node.js 18+ and run `make run` again, or `make web`"
 
 
 @dataclass(frozen=True)
@@ -208,3 +212,43 @@ class ApiProcess:
             self._process.kill()
             self._process.join(5)
         self._checks_here.close()
+
+
+async def serve_api_beside(
+    race: asyncio.Task[int], container: Container, stop: asyncio.Event, *, verbose: bool
+) -> None:
+    """Serve the API and dashboard from their own process while `race` (the cycle loop) runs, until `stop`
+    (Ctrl-C), the race failing, or the API process ending; then let the cycle in flight finish and stop both."""
+    from shared.api.dashboard import dashboard_available
+
+    local = container.settings.local
+    api = ApiProcess(container, dashboard=dashboard_available(), verbose=verbose)
+    api.start()
+    try:
+        if not await asyncio.to_thread(api.wait_ready, API_START_TIMEOUT_S):
+            print(f"error: the API did not start (exit code {api.exitcode}, see above); stopping", file=sys.stderr)
+            return
+        origin = f"http://{local.host}:{local.port}"
+        if dashboard_available():
+            print(f"Dashboard on {origin}/ ; API on {origin}/api (docs: /api/docs); Ctrl-C stops", flush=True)
+        else:
+            print(f"API on {origin}/api (docs: /api/docs); Ctrl-C stops", flush=True)
+            print(f"No dashboard build ({NO_DASHBOARD_HINT})", flush=True)
+        while not stop.is_set():  # the race may end first (its data or --cycles): the API keeps serving
+            if race.done() and race.exception() is not None:
+                break
+            if race.done() and api.checks.status == "racing":
+                count = race.result()
+                api.checks.status = f"the race is over ({count} cycle{'s' * (count != 1)} run); the API keeps serving"
+            if api.exitcode is not None:
+                print(f"error: the API process exited (code {api.exitcode}); stopping the race", file=sys.stderr)
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
+    finally:
+        stop.set()  # let the cycle in flight finish its transaction, then stop
+        api.checks.status = "stopping"
+        try:
+            await race
+        finally:
+            await asyncio.to_thread(api.stop)

@@ -25,6 +25,7 @@ from shared.background_statistics import BackgroundStatistics
 from shared.bootstrap import Container, bootstrap, set_container
 from shared.config import Settings
 from shared.console_logging import OneLineFormatter, configure_console_logging
+from shared.local_api_process import NO_DASHBOARD_HINT
 from shared.local_processes import (  # re-exported: the local race's helper processes lived here
     LOCAL_LLM_OFF,
     LocalLlm,
@@ -68,9 +69,6 @@ class LocalRaceOptions:
     seconds_per_cycle: float
     max_cycles: int | None  # None: until the replay data runs out or Ctrl-C
     serve_http: bool
-
-
-NO_DASHBOARD_HINT = "install Node.js 18+ and run `make run` again, or `make web`"
 
 
 def prepare(settings: Settings, *, ml_unavailable: str | None = None, local_llm: LocalLlm | None = None) -> Container:
@@ -284,9 +282,6 @@ def parse_until(text: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-API_START_TIMEOUT_S = 60.0
-
-
 async def serve(container: Container, options: LocalRaceOptions, *, verbose: bool = False) -> None:
     """Race until Ctrl-C (the cycle in flight finishes first), serving the API and dashboard from a second
     process (`shared.local_api_process`) on the same database, so that requests never slow the cycles."""
@@ -296,40 +291,9 @@ async def serve(container: Container, options: LocalRaceOptions, *, verbose: boo
     if not options.serve_http:
         await race
         return
-    from shared.api.dashboard import dashboard_available
-    from shared.local_api_process import ApiProcess
+    from shared.local_api_process import serve_api_beside
 
-    settings = container.settings
-    api = ApiProcess(container, dashboard=dashboard_available(), verbose=verbose)
-    api.start()
-    try:
-        if not await asyncio.to_thread(api.wait_ready, API_START_TIMEOUT_S):
-            print(f"error: the API did not start (exit code {api.exitcode}, see above); stopping", file=sys.stderr)
-            return
-        origin = f"http://{settings.local.host}:{settings.local.port}"
-        if dashboard_available():
-            print(f"Dashboard on {origin}/ ; API on {origin}/api (docs: /api/docs); Ctrl-C stops", flush=True)
-        else:
-            print(f"API on {origin}/api (docs: /api/docs); Ctrl-C stops", flush=True)
-            print(f"No dashboard build ({NO_DASHBOARD_HINT})", flush=True)
-        while not stop.is_set():  # the race may end first (its data or --cycles): the API keeps serving
-            if race.done() and race.exception() is not None:
-                break
-            if race.done() and api.checks.status == "racing":
-                count = race.result()
-                api.checks.status = f"the race is over ({count} cycle{'s' * (count != 1)} run); the API keeps serving"
-            if api.exitcode is not None:
-                print(f"error: the API process exited (code {api.exitcode}); stopping the race", file=sys.stderr)
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=0.5)
-    finally:
-        stop.set()  # let the cycle in flight finish its transaction, then stop
-        api.checks.status = "stopping"
-        try:
-            await race
-        finally:
-            await asyncio.to_thread(api.stop)
+    await serve_api_beside(race, container, stop, verbose=verbose)
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
