@@ -37,8 +37,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Checks = dict[str, tuple[str, str | None]]
-RACE_CHECKS_TIMEOUT_S = 2.0
-"""How long `/api/health` waits for the race's process; past it, the race check is "unavailable"."""
+RACE_CHECKS_TIMEOUT_S = 5.0
+"""How long `/api/health` waits for the race's process; past it, the race check is "unavailable". Longer than
+the race's own slowest probe (ml_service's readiness, `ML_READY_TIMEOUT_S` = 2 s), so a slow ML service reads
+as a slow ML service, not as a race that does not answer."""
 STOP_TIMEOUT_S = 10.0
 API_START_TIMEOUT_S = 60.0
 NO_DASHBOARD_HINT = "install Node.js 18+ and run `make run` again, or `make web`"

@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 from typing import Any
 
 import pytest
 
+from shared.adapters.health import ML_READY_TIMEOUT_S
 from shared.local_api_process import RaceChecksClient, RaceChecksServer
 
 
 class RaceContainer:
     """What the race's process answers with: its dependency checks, counted."""
 
-    def __init__(self, checks: dict[str, Any] | None = None, error: Exception | None = None) -> None:
-        self.checks, self.error, self.calls = checks or {}, error, 0
+    def __init__(
+        self, checks: dict[str, Any] | None = None, error: Exception | None = None, seconds: float = 0.0
+    ) -> None:
+        self.checks, self.error, self.calls, self.seconds = checks or {}, error, 0, seconds
 
     def dependency_checks(self) -> dict[str, Any]:
         self.calls += 1
+        time.sleep(self.seconds)
         if self.error is not None:
             raise self.error
         return self.checks
@@ -85,3 +90,16 @@ def test_a_stopped_race_process_is_unavailable() -> None:
     there.close()
 
     assert RaceChecksClient(here)() == {"race": ("unavailable", "the race's process has stopped")}
+
+
+def test_a_race_waiting_on_its_slowest_probe_still_answers_in_time() -> None:
+    """The race's checks include ml_service's readiness probe, which may take its whole timeout: that answer
+    must still arrive, saying the ML service is slow, not that the race does not answer."""
+    here, there = pipe()
+    slow = RaceContainer({"ml_service": ("unavailable", "not reachable (ReadTimeout)")}, seconds=ML_READY_TIMEOUT_S)
+    RaceChecksServer(slow, there).start()  # type: ignore[arg-type]
+
+    checks = RaceChecksClient(here)()  # the default timeout, as the API process uses it
+
+    assert checks == {"race": ("ok", "racing"), "ml_service": ("unavailable", "not reachable (ReadTimeout)")}
+    here.close()
