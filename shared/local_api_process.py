@@ -123,7 +123,7 @@ def serve_api(config: ApiServerConfig, checks: Connection, lifeline: Connection,
     set_container(container)
     app = create_app(lambda: container)
     local = config.settings.local
-    server = _Server(
+    server = _server(
         uvicorn.Config(
             with_dashboard(app) if config.dashboard else app, host=local.host, port=local.port, log_level="warning"
         ),
@@ -139,24 +139,23 @@ def _stop_when_the_lifeline_closes(lifeline: Connection, server: Any) -> None:
     server.should_exit = True
 
 
-class _Server:
+def _server(config: Any, ready: Event) -> Any:
     """uvicorn's Server, with `ready` set once it listens and without its own signal handlers (SIGTERM still
-    ends the process; SIGINT is ignored, see `serve_api`)."""
+    ends the process; SIGINT is ignored, see `serve_api`). Built here: uvicorn is imported in the API process
+    only."""
+    import uvicorn
 
-    def __new__(cls, config: Any, ready: Event) -> Any:
-        import uvicorn
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                ready.set()
 
-        class Server(uvicorn.Server):
-            async def startup(self, sockets: Any = None) -> None:
-                await super().startup(sockets=sockets)
-                if self.started:
-                    ready.set()
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            yield
 
-            @contextlib.contextmanager
-            def capture_signals(self) -> Any:
-                yield
-
-        return Server(config)
+    return Server(config)
 
 
 class ApiProcess:

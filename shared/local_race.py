@@ -25,7 +25,7 @@ from shared.background_statistics import BackgroundStatistics
 from shared.bootstrap import Container, bootstrap, set_container
 from shared.config import Settings
 from shared.console_logging import OneLineFormatter, configure_console_logging
-from shared.local_api_process import NO_DASHBOARD_HINT
+from shared.local_api_process import NO_DASHBOARD_HINT, serve_api_beside
 from shared.local_processes import (  # re-exported: the local race's helper processes lived here
     LOCAL_LLM_OFF,
     LocalLlm,
@@ -291,8 +291,6 @@ async def serve(container: Container, options: LocalRaceOptions, *, verbose: boo
     if not options.serve_http:
         await race
         return
-    from shared.local_api_process import serve_api_beside
-
     await serve_api_beside(race, container, stop, verbose=verbose)
 
 
